@@ -1,0 +1,36 @@
+# doudi — one entry point for setting up, running and testing on a fresh machine
+# (only python3 and make needed). Everything installs into .venv from PyPI, pinned by
+# requirements.lock.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test ui bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/doudi demo
+
+test: setup
+	$(BIN)/python -m pytest -m "not benchmark"
+
+ui: setup
+	$(BIN)/doudi ui
+
+bench: setup
+	$(BIN)/doudi bench --scale county
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: setup
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^doudi' > requirements.lock
+
+clean:
+	rm -rf $(VENV) demo var .pytest_cache

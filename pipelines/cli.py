@@ -1,0 +1,245 @@
+"""The `doudi` command: demo, synth, run, evaluate, ui.
+
+`doudi run` materialises one quarter partition through the same Dagster definitions the
+schedule, the sensor and the UI use, in process. Exit codes: 0 success; 2 input refused
+(the message names the file and the column or check that failed; nothing of the quarter is
+published); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _prepare_dagster_home() -> Path:
+    """A DAGSTER_HOME holding the project's dagster.yaml, so CLI runs show in the UI."""
+    home = Path(os.environ.get("DAGSTER_HOME") or os.environ.get("DOUDI_DAGSTER_HOME") or "var/dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", config)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _quiet_dagster() -> None:
+    for name in ("dagster", "dagster_webserver", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@dataclass
+class RunOutcome:
+    quarter: str
+    exit_code: int
+    run_id: str | None = None
+    messages: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def run_quarter(inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None) -> RunOutcome:
+    """Materialise one quarter through the Dagster job; classify the outcome."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.quarters import Quarter
+    from warehouse.connection import WarehouseError, connect, warehouse_lock
+
+    started = time.time()
+    try:
+        quarter = str(Quarter.parse(quarter))
+    except ValueError as exc:
+        return RunOutcome(quarter, EXIT_FAILED, messages=[str(exc)])
+    if not (inbox / quarter).is_dir():
+        return RunOutcome(quarter, EXIT_REFUSED, messages=[f"收件箱中没有季度文件夹 {inbox / quarter}"])
+    _quiet_dagster()
+    if instance is None:
+        _prepare_dagster_home()
+        instance = dg.DagsterInstance.get()
+    run_config = {
+        "resources": {
+            "doudi": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "out": str(out), "memory_limit": memory_limit}}
+        },
+        # The CLI reports the outcome itself; Dagster's event log keeps the details.
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    job = defs.resolve_job_def("quarterly_comparison")
+    try:
+        # Check the warehouse opens (key, lock) before starting, so a wrong key touches nothing.
+        with warehouse_lock(warehouse):
+            with connect(warehouse):
+                pass
+            result = job.execute_in_process(partition_key=quarter, run_config=run_config, instance=instance, raise_on_error=False)
+    except WarehouseError as exc:
+        return RunOutcome(quarter, EXIT_FAILED, messages=[str(exc)], seconds=time.time() - started)
+    outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, run_id=result.run_id, seconds=time.time() - started)
+    if result.success:
+        return outcome
+    with connect(warehouse, read_only=True) as con:
+        refused = con.execute(
+            "SELECT source, message FROM audit.ingest_log WHERE run_id = ? AND outcome = 'refused' ORDER BY source, file",
+            [result.run_id],
+        ).fetchall()
+        failed_checks = con.execute(
+            "SELECT asset, description FROM audit.check_results WHERE run_id = ? AND blocking AND NOT passed ORDER BY asset",
+            [result.run_id],
+        ).fetchall()
+    if refused or failed_checks:
+        outcome.exit_code = EXIT_REFUSED
+        outcome.messages += [f"输入被拒收 [{source}] {message}" for source, message in refused]
+        outcome.messages += [f"数据检查未通过 [{asset}] {description}" for asset, description in failed_checks]
+        outcome.messages.append(f"{quarter} 未发布（marts 中该季度保持原样）")
+        return outcome
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error if event.step_failure_data else None
+            while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+                error = error.cause  # the user code's own exception, not Dagster's wrapper
+            detail = f"{error.cls_name}: {error.message.strip().splitlines()[0][:300]}" if error else "unknown error"
+            outcome.messages.append(f"步骤失败 {event.step_key}: {redact(detail)}")
+    return outcome
+
+
+def redact(text: str) -> str:
+    """Mask anything that looks like an ID number in a message meant for a terminal or log."""
+    import re
+
+    return re.sub(r"\d{6}(\d{8})\d{3}[\dXx]|\d{15}", lambda m: m.group(0)[:4] + "*" * (len(m.group(0)) - 8) + m.group(0)[-4:], text)
+
+
+def _print_outcome(outcome: RunOutcome) -> None:
+    status = {EXIT_OK: "完成", EXIT_REFUSED: "输入被拒收", EXIT_FAILED: "失败"}[outcome.exit_code]
+    print(f"{outcome.quarter}: {status}（{outcome.seconds:.1f} 秒）", file=sys.stderr if outcome.exit_code else sys.stdout)
+    for message in outcome.messages:
+        print(f"  {message}", file=sys.stderr)
+
+
+def cmd_run(args) -> int:
+    outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit)
+    _print_outcome(outcome)
+    if outcome.exit_code == EXIT_OK:
+        print(f"  warehouse: {Path(args.warehouse).resolve()}")
+        print(f"  lists:     {(Path(args.out) / outcome.quarter / 'lists').resolve()}")
+        print(f"  report:    {(Path(args.out) / outcome.quarter / 'report.html').resolve()}")
+    return outcome.exit_code
+
+
+def cmd_synth(args) -> int:
+    from pipelines.quarters import quarter_range
+    from pipelines.synth.generate import generate
+
+    summary = generate(Path(args.out), quarter_range(args.quarters), households=args.households, seed=args.seed)
+    print(f"synthetic province written to {Path(args.out).resolve()} ({', '.join(summary['quarters'])})")
+    print(f"  truth: {(Path(args.out) / 'truth').resolve()}")
+    for quarter, counts in summary["rows_delivered"].items():
+        print(f"  {quarter}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return EXIT_OK
+
+
+def print_evaluation(truth: Path, warehouse: Path) -> None:
+    import polars as pl
+
+    from pipelines.evaluate import evaluate
+
+    warnings, links = evaluate(truth, warehouse)
+    with pl.Config(tbl_rows=50, tbl_cols=20, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_width_chars=160):
+        print("\nwarnings against the generator's truth (all published quarters):")
+        print(warnings)
+        print("\nlinks against the generator's truth:")
+        print(links)
+
+
+def cmd_evaluate(args) -> int:
+    print_evaluation(Path(args.truth), Path(args.warehouse))
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from pipelines.quarters import quarter_range
+    from pipelines.synth.generate import generate
+
+    root = Path(args.dir)
+    inbox, warehouse, out = root / "inbox", root / "warehouse.duckdb", root / "out"
+    if root.exists():
+        shutil.rmtree(root)
+    quarters = quarter_range(args.quarters)
+    print(f"生成合成数据：{len(quarters)} 个季度，约 {args.households:,} 户 …")
+    generate(inbox, quarters, households=args.households, seed=args.seed)
+    code = EXIT_OK
+    for quarter in quarters:
+        outcome = run_quarter(inbox, str(quarter), warehouse, out)
+        _print_outcome(outcome)
+        code = max(code, outcome.exit_code)
+        if outcome.exit_code:
+            break
+    print(f"\nwarehouse: {warehouse.resolve()}")
+    print(f"lists:     {(out).resolve()}/<季度>/lists/<区县代码>/<乡镇>.xlsx")
+    for quarter in quarters:
+        print(f"report:    {(out / str(quarter) / 'report.html').resolve()}")
+    print(f"truth:     {(inbox / 'truth').resolve()}")
+    if code == EXIT_OK:
+        print_evaluation(inbox / "truth", warehouse)
+    return code
+
+
+def cmd_ui(args) -> int:
+    import subprocess
+
+    home = _prepare_dagster_home()
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
+    print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
+    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="doudi", description="兜底：低收入人口数据比对与预警")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="a synthetic province, four quarters, end to end")
+    p.add_argument("--dir", default="demo")
+    p.add_argument("--households", type=int, default=5000)
+    p.add_argument("--quarters", default="2025Q1:2025Q4")
+    p.add_argument("--seed", type=int, default=20250101)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="write synthetic extracts in the inbox layout, plus truth/")
+    p.add_argument("--out", required=True)
+    p.add_argument("--quarters", default="2025Q1:2025Q4")
+    p.add_argument("--households", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=20250101)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("run", help="run one quarter through the Dagster assets")
+    p.add_argument("--inbox", required=True)
+    p.add_argument("--quarter", required=True)
+    p.add_argument("--warehouse", default=os.environ.get("DOUDI_WAREHOUSE", "var/doudi.duckdb"))
+    p.add_argument("--out", default=os.environ.get("DOUDI_OUT", "var/out"))
+    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evaluate", help="score a warehouse against a synthetic province's truth")
+    p.add_argument("--truth", required=True)
+    p.add_argument("--warehouse", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on localhost")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3000)
+    p.set_defaults(func=cmd_ui)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The Dagster code location: `dagster dev -m pipelines.definitions` (or `doudi ui`)."""
+
+import dagster as dg
+
+from pipelines.exports.assets import EXPORT_ASSETS
+from pipelines.ingest.assets import STAGED_ASSETS, STAGED_CHECKS
+from pipelines.ingest.sensors import inbox_sensor
+from pipelines.jobs import quarter_job
+from pipelines.link.assets import linked_matches
+from pipelines.marts.assets import published_marts
+from pipelines.resources import resource_from_environment
+from pipelines.rules.assets import RULE_ASSETS
+from pipelines.schedules import quarterly_schedule
+
+defs = dg.Definitions(
+    assets=[*STAGED_ASSETS, linked_matches, *RULE_ASSETS, published_marts, *EXPORT_ASSETS],
+    asset_checks=STAGED_CHECKS,
+    jobs=[quarter_job],
+    schedules=[quarterly_schedule],
+    sensors=[inbox_sensor],
+    resources={"doudi": resource_from_environment()},
+)

@@ -1,0 +1,121 @@
+"""Scoring a warehouse against a synthetic province's truth (`doudi evaluate`).
+
+Warnings are matched on (quarter, rule_code, household_id, member_id); links on
+(quarter, source, record_key, member_id). Recall is reported over everything the truth
+lists and over what an exact-ID join could find (`requires` exact or roster, link class
+exact), so the cost of the damaged IDs is visible separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from warehouse.connection import connect
+
+WARNING_KEY = ["quarter", "rule_code", "household_id", "member_id"]
+LINK_KEY = ["quarter", "source", "record_key", "member_id"]
+
+
+@dataclass
+class Score:
+    true_positive: int
+    false_positive: int
+    false_negative: int
+
+    @property
+    def precision(self) -> float:
+        found = self.true_positive + self.false_positive
+        return self.true_positive / found if found else 1.0
+
+    @property
+    def recall(self) -> float:
+        expected = self.true_positive + self.false_negative
+        return self.true_positive / expected if expected else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def _score(found: pl.DataFrame, expected: pl.DataFrame, key: list[str]) -> Score:
+    found = found.select(key).unique()
+    expected = expected.select(key).unique()
+    tp = found.join(expected, on=key, how="semi", nulls_equal=True).height
+    return Score(tp, found.height - tp, expected.height - tp)
+
+
+def load_truth(truth_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    warnings = pl.read_csv(truth_dir / "warnings.csv", schema_overrides={"member_id": pl.Utf8, "household_id": pl.Utf8})
+    links = pl.read_csv(truth_dir / "links.csv", schema_overrides={"record_key": pl.Utf8, "member_id": pl.Utf8})
+    return warnings, links
+
+
+def load_found(warehouse: Path) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """The published warnings and links, and the quarters published."""
+    with connect(warehouse, read_only=True) as con:
+        quarters = [r[0] for r in con.execute("SELECT DISTINCT quarter FROM audit.publications ORDER BY 1").fetchall()]
+        warnings = con.execute(
+            "SELECT quarter, rule_code, household_id, member_id, severity, due_date FROM marts.warnings WHERE status IN ('new','persisting')"
+        ).pl()
+        links = con.execute("SELECT quarter, source, record_key, member_id, match_method FROM linked.matches").pl()
+    links = links.filter(pl.col("quarter").is_in(quarters))
+    return warnings, links, quarters
+
+
+def warning_scores(found: pl.DataFrame, truth: pl.DataFrame, quarters: list[str], rules: list[str] | None = None) -> pl.DataFrame:
+    rules = rules or sorted(set(truth["rule_code"].unique().to_list()) | set(found["rule_code"].unique().to_list()))
+    rows = []
+    for rule in rules:
+        f = found.filter((pl.col("rule_code") == rule) & pl.col("quarter").is_in(quarters))
+        t = truth.filter((pl.col("rule_code") == rule) & pl.col("quarter").is_in(quarters))
+        overall = _score(f, t, WARNING_KEY)
+        exact_truth = t.filter(pl.col("requires").is_in(["exact", "roster"]))
+        exact_recall = _score(f.join(exact_truth.select(WARNING_KEY), on=WARNING_KEY, how="semi", nulls_equal=True), exact_truth, WARNING_KEY).recall
+        matched = f.join(t.select(WARNING_KEY + [pl.col("severity").alias("true_severity")]), on=WARNING_KEY, how="inner", nulls_equal=True)
+        severity_agree = (matched["severity"] == matched["true_severity"]).mean() if matched.height else None
+        rows.append(
+            {
+                "rule_code": rule, "expected": t.height, "found": f.height, "true_positive": overall.true_positive,
+                "precision": round(overall.precision, 4), "recall": round(overall.recall, 4),
+                "recall_exact_id_cases": round(exact_recall, 4),
+                "severity_agreement": None if severity_agree is None else round(float(severity_agree), 4),
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def link_scores(found: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    quarters = sorted(set(found["quarter"].unique().to_list()))
+    truth = truth.filter(pl.col("quarter").is_in(quarters))
+    rows = []
+    for source in sorted(truth["source"].unique().to_list()):
+        f = found.filter(pl.col("source") == source)
+        t_all = truth.filter(pl.col("source") == source)
+        recoverable = t_all.filter(pl.col("link_class") != "unrecoverable")
+        correct = f.join(t_all.select(LINK_KEY), on=LINK_KEY, how="semi").height
+        found_n = f.select(LINK_KEY).unique().height
+        recall = _score(f, recoverable, LINK_KEY).recall
+        exact = recoverable.filter(pl.col("link_class") == "exact")
+        fuzzy = recoverable.filter(pl.col("link_class") == "fuzzy")
+        rows.append(
+            {
+                "source": source, "true_links": recoverable.height, "found": found_n,
+                "precision": round(correct / found_n, 4) if found_n else 1.0,
+                "recall": round(recall, 4),
+                "recall_exact_class": round(_score(f, exact, LINK_KEY).recall, 4),
+                "recall_fuzzy_class": round(_score(f, fuzzy, LINK_KEY).recall, 4) if fuzzy.height else None,
+                "unrecoverable": t_all.height - recoverable.height,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def evaluate(truth_dir: Path, warehouse: Path, rules: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(per-rule warning scores, per-source link scores) over the published quarters."""
+    truth_warnings, truth_links = load_truth(truth_dir)
+    found_warnings, found_links, quarters = load_found(warehouse)
+    return warning_scores(found_warnings, truth_warnings, quarters, rules), link_scores(found_links, truth_links)

@@ -1,0 +1,351 @@
+"""Load one source's delivery for one quarter: files -> cleaned rows -> staging, every
+row read either loaded or quarantined with its reason, one audit row per file.
+
+The quarter's rows in `staging.<source>` and `quarantine.<source>` are replaced in one
+transaction at the end, so a refused or failed delivery leaves the warehouse as it was
+(apart from the audit rows that record the refusal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from sources import cleaning
+from sources.readers import FileReading, InputRefused, is_data_file, read_file
+from sources.registry import ColumnSpec, SourceSpec
+from sources.rowrules import RowRule
+
+INVALID_FLAGS = [
+    cleaning.UNPARSEABLE,
+    cleaning.OUT_OF_RANGE,
+    cleaning.NEGATIVE,
+    cleaning.UNKNOWN_VALUE,
+    cleaning.INVALID_FORMAT,
+]
+
+POLARS_TYPES = {
+    "VARCHAR": pl.Utf8,
+    "DATE": pl.Date,
+    "DECIMAL(18,2)": pl.Decimal(18, 2),
+    "INTEGER": pl.Int32,
+    "BOOLEAN": pl.Boolean,
+}
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    file_format: str | None
+    encoding: str | None
+    header_row: int | None
+    checksum: str | None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    outcome: str = "loaded"
+    message: str = ""
+
+
+@dataclass
+class SourceOutcome:
+    source: str
+    quarter: str
+    files: list[FileOutcome] = field(default_factory=list)
+    folder_present: bool = True
+
+    @property
+    def rows_read(self) -> int:
+        return sum(f.rows_read for f in self.files)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+
+def _department_module(spec: SourceSpec):
+    try:
+        return importlib.import_module(f"sources.{spec.source}")
+    except ModuleNotFoundError:
+        return None
+
+
+def _header(col: ColumnSpec) -> str:
+    return col.headers[0]
+
+
+# ---- cleaning a batch ---------------------------------------------------------------
+
+
+def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> pl.DataFrame:
+    """Typed columns, flags and `__reason_code` / `__reason` (null for rows to load)."""
+    frame = raw
+    for col in spec.columns:
+        if col.name not in frame.columns:  # optional header absent from this file
+            frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col.name))
+    frame = frame.with_columns(
+        pl.struct([pl.col(c.name) for c in spec.columns]).struct.json_encode().alias("__raw_record")
+    )
+    for col in spec.columns:
+        frame = _clean_column(frame, col)
+    module = _department_module(spec)
+    if module is not None and hasattr(module, "derive"):
+        frame = module.derive(frame)
+    reasons: list[tuple[pl.Expr, str, str]] = []
+    for col in spec.columns:
+        flag = pl.col(f"{col.name}_flag")
+        if col.not_null:
+            reasons.append((pl.col(col.name).is_null() & (flag == cleaning.MISSING), f"missing:{col.name}", f"{_header(col)}为空"))
+        if col.not_null or col.on_invalid == "quarantine":
+            reasons.append((flag.is_in(INVALID_FLAGS), f"invalid:{col.name}", f"{_header(col)}无法识别"))
+    rules: list[RowRule] = list(getattr(module, "ROW_RULES", []) if module else [])
+    reasons += [(rule.fails, f"rule:{rule.code}", rule.reason) for rule in rules]
+    code = pl.lit(None, dtype=pl.Utf8)
+    text = pl.lit(None, dtype=pl.Utf8)
+    for fails, reason_code, reason in reversed(reasons):  # first failing reason wins
+        code = pl.when(fails.fill_null(False)).then(pl.lit(reason_code)).otherwise(code)
+        text = pl.when(fails.fill_null(False)).then(pl.lit(reason)).otherwise(text)
+    return frame.with_columns(code.alias("__reason_code"), text.alias("__reason"))
+
+
+def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> pl.DataFrame:
+    name = col.name
+    if col.type == "key":
+        frame = cleaning.clean_key_column(frame, name)
+        return frame.with_columns(
+            pl.when(pl.col(name).is_null()).then(pl.lit(cleaning.MISSING)).otherwise(pl.lit(cleaning.OK)).alias(f"{name}_flag")
+        )
+    if col.type == "text":
+        frame = cleaning.clean_text_column(frame, name)
+        return frame.with_columns(
+            pl.when(pl.col(name).is_null()).then(pl.lit(cleaning.MISSING)).otherwise(pl.lit(cleaning.OK)).alias(f"{name}_flag")
+        )
+    if col.type == "id_number":
+        return cleaning.clean_id_column(frame, name)
+    if col.type == "name":
+        return cleaning.clean_name_column(frame, name)
+    if col.type == "date":
+        return cleaning.clean_date_column(frame, name)
+    if col.type == "money":
+        return cleaning.clean_money_column(frame, name, allow_negative=col.allow_negative)
+    if col.type == "integer":
+        return cleaning.clean_integer_column(frame, name, minimum=col.minimum)
+    if col.type == "enum":
+        return cleaning.clean_enum_column(frame, name, col.values)
+    if col.type == "boolean":
+        return cleaning.clean_boolean_column(frame, name)
+    if col.type == "county_code":
+        return cleaning.clean_county_code_column(frame, name)
+    raise ValueError(f"unknown column type {col.type}")
+
+
+def _staged_frame(spec: SourceSpec, frame: pl.DataFrame, quarter: str, file: str, run_id: str) -> pl.DataFrame:
+    frame = frame.with_columns(
+        pl.lit(quarter).alias("quarter"), pl.lit(file).alias("source_file"), pl.lit(run_id).alias("run_id")
+    )
+    return frame.select([pl.col(name).cast(POLARS_TYPES[typ]).alias(name) for name, typ in spec.staged_columns()])
+
+
+def _quarantine_frame(frame: pl.DataFrame, quarter: str, file: str, run_id: str) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(quarter).alias("quarter"),
+        pl.lit(file).alias("source_file"),
+        pl.col("source_row").cast(pl.Int32),
+        pl.col("__reason_code").alias("reason_code"),
+        pl.col("__reason").alias("reason"),
+        pl.col("__raw_record").alias("raw_record"),
+        pl.lit(run_id).alias("run_id"),
+    )
+
+
+# ---- the delivery -----------------------------------------------------------------------
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    arrow = frame.to_arrow()
+    con.register("__doudi_batch", arrow)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT * FROM __doudi_batch")
+    finally:
+        con.unregister("__doudi_batch")
+
+
+def _record_refusal(con, outcome: SourceOutcome, run_id: str, message: str, file: str | None) -> None:
+    outcome.files.append(
+        FileOutcome(file=file or f"{outcome.source}/", file_format=None, encoding=None, header_row=None, checksum=None, outcome="refused", message=message)
+    )
+    write_audit(con, outcome, run_id)
+
+
+def write_audit(con: duckdb.DuckDBPyConnection, outcome: SourceOutcome, run_id: str) -> None:
+    now = dt.datetime.now()
+    for f in outcome.files:
+        con.execute(
+            "INSERT INTO audit.ingest_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [run_id, outcome.quarter, outcome.source, f.file, f.file_format, f.encoding, f.header_row,
+             f.rows_read, f.rows_loaded, f.rows_quarantined, f.checksum, f.outcome, f.message, now],
+        )
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection,
+    spec: SourceSpec,
+    quarter_dir: Path,
+    quarter: str,
+    run_id: str | None = None,
+) -> SourceOutcome:
+    """Read, clean and stage one source's delivery. Raises InputRefused (after writing
+    the refusal to `audit.ingest_log`) when the delivery cannot be loaded at all."""
+    run_id = run_id or uuid.uuid4().hex
+    outcome = SourceOutcome(source=spec.source, quarter=quarter)
+    folder = quarter_dir / spec.source
+    if not folder.is_dir():
+        if spec.required_folder:
+            message = f"{quarter} 收件箱缺少数据源文件夹 {spec.source}/（{spec.title}）"
+            _record_refusal(con, outcome, run_id, message, None)
+            raise InputRefused(spec.source, message)
+        outcome.folder_present = False
+        _replace_quarter(con, spec, quarter, None, None)
+        return outcome
+    entries = sorted(p for p in folder.rglob("*") if p.is_file())
+    data_files = [p for p in entries if is_data_file(p)]
+    for other in entries:
+        if other not in data_files:
+            outcome.files.append(
+                FileOutcome(file=str(other.relative_to(quarter_dir)), file_format=None, encoding=None, header_row=None,
+                            checksum=None, outcome="ignored", message="不是数据文件（只读取 .csv / .xlsx），已忽略")
+            )
+    if not data_files:
+        message = f"数据源文件夹 {spec.source}/（{spec.title}）中没有 .csv 或 .xlsx 文件"
+        if spec.required_folder:
+            _record_refusal(con, outcome, run_id, message, f"{spec.source}/")
+            raise InputRefused(spec.source, message)
+        _replace_quarter(con, spec, quarter, None, None)
+        write_audit(con, outcome, run_id)
+        return outcome
+
+    new_table, quarantine_table = f"__new_{spec.source}", f"__quarantine_{spec.source}"
+    body = ", ".join(f'"{n}" {t}' for n, t in spec.staged_columns())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {new_table} ({body})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {quarantine_table} AS SELECT * FROM {spec.quarantine_table} LIMIT 0")
+    with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
+        for index, path in enumerate(data_files):
+            display = str(path.relative_to(quarter_dir))
+            reading: FileReading | None = None
+            try:
+                reading = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
+                file_outcome = FileOutcome(
+                    file=display, file_format=reading.file_format, encoding=reading.encoding,
+                    header_row=reading.header_row, checksum=reading.checksum,
+                )
+                for raw in reading.batches(con):
+                    cleaned = clean_batch(spec, raw)
+                    bad = cleaned.filter(pl.col("__reason_code").is_not_null())
+                    good = cleaned.filter(pl.col("__reason_code").is_null())
+                    _insert(con, new_table, _staged_frame(spec, good, quarter, display, run_id))
+                    _insert(con, quarantine_table, _quarantine_frame(bad, quarter, display, run_id))
+                    file_outcome.rows_read += raw.height
+                rejected = pl.DataFrame(
+                    {
+                        "source_row": [r.row for r in reading.rejected],
+                        "__reason_code": ["csv_malformed"] * len(reading.rejected),
+                        "__reason": [f"CSV 格式错误：{r.reason}" for r in reading.rejected],
+                        "__raw_record": [json.dumps({"line": r.text}, ensure_ascii=False) for r in reading.rejected],
+                    },
+                    schema={"source_row": pl.Int32, "__reason_code": pl.Utf8, "__reason": pl.Utf8, "__raw_record": pl.Utf8},
+                )
+                _insert(con, quarantine_table, _quarantine_frame(rejected, quarter, display, run_id))
+                file_outcome.rows_read += len(reading.rejected)
+                outcome.files.append(file_outcome)
+            except InputRefused as refused:
+                con.execute(f"DROP TABLE IF EXISTS {new_table}; DROP TABLE IF EXISTS {quarantine_table}")
+                _record_refusal(con, outcome, run_id, str(refused), refused.file or display)
+                raise
+            finally:
+                if reading is not None:
+                    reading.close(con)
+    _quarantine_exact_duplicates(con, spec, new_table, quarantine_table)
+    counts = dict(
+        con.execute(f"SELECT source_file, count(*) FROM {new_table} GROUP BY ALL").fetchall()
+    )
+    quarantined = dict(
+        con.execute(f"SELECT source_file, count(*) FROM {quarantine_table} GROUP BY ALL").fetchall()
+    )
+    for f in outcome.files:
+        if f.outcome == "ignored":
+            continue
+        f.rows_loaded = counts.get(f.file, 0)
+        f.rows_quarantined = quarantined.get(f.file, 0)
+        if f.rows_loaded + f.rows_quarantined != f.rows_read:  # an invariant, not an input problem
+            raise RuntimeError(f"{f.file}: rows read {f.rows_read} != loaded {f.rows_loaded} + quarantined {f.rows_quarantined}")
+        if f.rows_read == 0:
+            f.outcome, f.message = "empty", "文件没有数据行"
+        elif f.rows_quarantined:
+            f.outcome = "loaded_with_quarantine"
+    _replace_quarter(con, spec, quarter, new_table, quarantine_table, outcome, run_id)
+    return outcome
+
+
+def _quarantine_exact_duplicates(con, spec: SourceSpec, new_table: str, quarantine_table: str) -> None:
+    """A record delivered twice, identical in every field, is loaded once; the copies are
+    quarantined with a reason that points to the kept row."""
+    data_cols = [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
+    partition = ", ".join(f'"{c}"' for c in data_cols)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __dups AS
+        SELECT * FROM (
+            SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS copy_no,
+                   first_value(source_file) OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS kept_file,
+                   first_value(source_row) OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS kept_row,
+                   rowid AS r
+            FROM {new_table}
+        ) WHERE copy_no > 1
+        """
+    )
+    if con.execute("SELECT count(*) FROM __dups").fetchone()[0]:
+        struct = ", ".join(f"'{c}': \"{c}\"" for c in data_cols)
+        con.execute(
+            f"""
+            INSERT INTO {quarantine_table}
+            SELECT quarter, source_file, source_row, 'duplicate_record',
+                   '与 ' || kept_file || ' 第' || kept_row || '行完全相同的重复记录',
+                   to_json({{{struct}}}), run_id
+            FROM __dups
+            """
+        )
+        con.execute(f"DELETE FROM {new_table} WHERE rowid IN (SELECT r FROM __dups)")
+    con.execute("DROP TABLE IF EXISTS __dups")
+
+
+def _replace_quarter(con, spec: SourceSpec, quarter: str, new_table, quarantine_table, outcome: SourceOutcome | None = None, run_id: str | None = None) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"DELETE FROM {spec.staging_table} WHERE quarter = ?", [quarter])
+        con.execute(f"DELETE FROM {spec.quarantine_table} WHERE quarter = ?", [quarter])
+        if new_table:
+            con.execute(f"INSERT INTO {spec.staging_table} SELECT * FROM {new_table}")
+            con.execute(f"INSERT INTO {spec.quarantine_table} SELECT * FROM {quarantine_table}")
+        if outcome is not None and run_id is not None:
+            write_audit(con, outcome, run_id)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        if new_table:
+            con.execute(f"DROP TABLE IF EXISTS {new_table}; DROP TABLE IF EXISTS {quarantine_table}")

@@ -1,0 +1,30 @@
+"""The linking asset: `linked.matches` for the quarter."""
+
+
+import dagster as dg
+
+from pipelines.ingest.assets import staged_key
+from pipelines.link.linker import link_quarter
+from pipelines.partitions import quarters
+from pipelines.quarters import Quarter
+from pipelines.resources import DoudiResource
+
+LINKED_SOURCES = ["medical", "disability", "education", "death", "detention"]
+MATCHES_KEY = dg.AssetKey(["linked", "matches"])
+
+
+@dg.asset(
+    key=MATCHES_KEY,
+    deps=[staged_key(s) for s in ["households", "members", *LINKED_SOURCES]],
+    partitions_def=quarters,
+    group_name="link",
+    kinds={"duckdb"},
+    description="每条部门记录与本季度花名册成员的比对结果（身份证号精确比对）",
+)
+def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
+    quarter = Quarter.parse(context.partition_key)
+    with doudi.connect() as con:
+        counts = link_quarter(con, quarter)
+    metadata = {f"links_{source}": sum(methods.values()) for source, methods in counts.items()}
+    metadata["methods"] = dg.MetadataValue.json(counts)
+    return dg.MaterializeResult(metadata=metadata)

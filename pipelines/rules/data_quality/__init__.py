@@ -1,0 +1,1 @@
+"""Rules of kind data_quality (rule_kind = data_quality), one module per rule."""

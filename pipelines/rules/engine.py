@@ -1,0 +1,104 @@
+"""Running a rule family for a quarter.
+
+The inputs every rule reads are built once per run as temporary tables:
+  int_roster            the quarter's member rows with their household's fields
+  int_links             linked.matches of the quarter, with `for_ineligibility` / `for_need`
+                        saying whether the link is strong enough for that kind of rule
+  int_death_records     deaths delivered so far (accumulated)
+  int_settlements       settlements of the 12 months ending Q.end, delivered so far
+A rule's own SQL reads these and the quarter's full-stock staging tables.
+"""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+
+from pipelines.link import thresholds
+from pipelines.quarters import Quarter, add_months
+from pipelines.rules.catalog import Rule, rules_of
+from pipelines.rules.params import ParameterSet, default_parameters
+from warehouse.models import bind, materialize
+
+INPUT_MODELS = ["intermediate/int_roster", "intermediate/int_death_records", "intermediate/int_settlements"]
+
+
+def quarter_params(quarter: Quarter) -> dict:
+    return {
+        "quarter": str(quarter),
+        "previous_quarter": str(quarter.previous),
+        "q_start": quarter.start,
+        "q_end": quarter.end,
+        "next_q_end": quarter.next.end,
+    }
+
+
+def sql_value(value):
+    """Parameters as DuckDB binds them: a mapping of lists becomes `key|item` strings
+    (tested with list_contains), a mapping of numbers a JSON object, lists stay lists."""
+    if isinstance(value, dict):
+        if all(isinstance(v, list) for v in value.values()):
+            return [f"{k}|{item}" for k, items in value.items() for item in items]
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet) -> dict:
+    """Build the shared input tables; return the base SQL parameters."""
+    lookback = params["rigid_expenditure_lookback_months"]
+    base = quarter_params(quarter) | {"lookback_start": add_months(quarter.end, -lookback)}
+    for model in INPUT_MODELS:
+        materialize(con, model, base)
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE int_links AS
+        SELECT *, match_probability >= $ineligibility AS for_ineligibility, match_probability >= $need AS for_need
+        FROM linked.matches WHERE quarter = $quarter
+        """,
+        {"quarter": str(quarter), "ineligibility": thresholds.INELIGIBILITY, "need": thresholds.NEED},
+    )
+    return base
+
+
+def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, quarter: Quarter, base: dict, params: ParameterSet) -> int:
+    values = dict(base)
+    for name in rule.parameters:
+        values[name] = sql_value(params[name])
+    cited = json.dumps(
+        {n: {"value": params[n], "since": params.entry(n).start.isoformat(), "reference": params.reference(n)} for n in rule.parameters},
+        ensure_ascii=False,
+        default=str,
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __rule_out AS {rule.sql}", bind(rule.sql, values))
+    con.execute(
+        """
+        INSERT INTO __findings
+        SELECT $quarter, $code, $kind, household_id, member_id, severity, due_date,
+               coalesce(action, $action), $policy_ref, evidence::JSON, $parameters::JSON
+        FROM __rule_out
+        """,
+        {"quarter": str(quarter), "code": rule.code, "kind": rule.kind, "action": rule.action,
+         "policy_ref": rule.policy_ref, "parameters": cited},
+    )
+    return con.execute("SELECT count(*) FROM __rule_out").fetchone()[0]
+
+
+def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> dict[str, int]:
+    """Run every rule of a family and replace the quarter's findings of that family."""
+    params = default_parameters().at(quarter.end)
+    base = prepare_inputs(con, quarter, params)
+    con.execute("CREATE OR REPLACE TEMP TABLE __findings AS SELECT * FROM rules.findings LIMIT 0")
+    counts = {}
+    for rule in rules_of(kind):
+        counts[rule.code] = run_rule(con, rule, quarter, base, params)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM rules.findings WHERE quarter = ? AND rule_kind = ?", [str(quarter), kind])
+        con.execute("INSERT INTO rules.findings SELECT * FROM __findings")
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return counts
+

@@ -1,0 +1,1 @@
+"""Rules of kind ineligibility (rule_kind = ineligibility), one module per rule."""

@@ -1,0 +1,1 @@
+"""Rules of kind need (rule_kind = need), one module per rule."""

@@ -1,0 +1,93 @@
+"""`doudi synth`: a synthetic province written as inbox folders plus `truth/`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipelines.quarters import Quarter
+from pipelines.synth.extracts import deliveries
+from pipelines.synth.truth import Truth
+from pipelines.synth.world import SynthConfig, build_world
+from pipelines.synth.writer import WriterOptions, write_delivery
+
+LINKED_SOURCES = ("medical", "disability", "education", "death", "detention")
+RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01"]
+
+
+def generate(
+    out: Path,
+    quarters: list[Quarter],
+    households: int = 5000,
+    seed: int = 20250101,
+    writer_options: WriterOptions | None = None,
+    **config_overrides,
+) -> dict:
+    """Write the inbox for every quarter and the truth; return a summary of counts."""
+    out = Path(out)
+    config = SynthConfig(quarters=quarters, households=households, seed=seed, **config_overrides)
+    world = build_world(config)
+    rng = np.random.default_rng(seed + 1)
+    options = writer_options or WriterOptions()
+    records: dict[int, dict[str, pl.DataFrame]] = {}
+    metas = []
+    counts: dict[str, dict[str, int]] = {}
+    for q, quarter in enumerate(quarters):
+        quarter_dir = out / str(quarter)
+        records[q] = {}
+        counts[str(quarter)] = {}
+        for delivery in deliveries(rng, world, q):
+            meta = write_delivery(rng, delivery, quarter_dir, str(quarter), options)
+            records[q][delivery.source] = delivery.records
+            counts[str(quarter)][delivery.source] = meta.height if meta.height else delivery.records.height
+            if delivery.source in LINKED_SOURCES:
+                metas.append(meta.with_columns(pl.lit(q).alias("q")))
+    truth = Truth(world, records, pl.concat(metas, how="diagonal_relaxed"))
+    truth_dir = out / "truth"
+    truth_dir.mkdir(parents=True, exist_ok=True)
+    links = pl.concat([truth.links(q) for q in range(len(quarters))])
+    warnings = pl.concat([truth.warnings(q) for q in range(len(quarters))]).sort("quarter", "rule_code", "household_id", "member_id")
+    quarantine = (
+        pl.concat(metas, how="diagonal_relaxed")
+        .filter(pl.col("__expect_quarantine").is_not_null())
+        .select(
+            pl.col("q").map_elements(lambda k: str(quarters[k]), return_dtype=pl.Utf8).alias("quarter"),
+            "source", "file", "record_key", pl.col("__expect_quarantine").alias("reason_code"),
+        )
+    )
+    links.write_csv(truth_dir / "links.csv")
+    warnings.write_csv(truth_dir / "warnings.csv")
+    quarantine.write_csv(truth_dir / "quarantine.csv")
+    summary = {
+        "quarters": [str(q) for q in quarters],
+        "households": households,
+        "seed": seed,
+        "rules_covered": RULES_COVERED,
+        "rows_delivered": counts,
+        "links": links.group_by("link_class").len().sort("link_class").rows(),
+        "warnings": warnings.group_by("rule_code").len().sort("rule_code").rows(),
+        "expected_quarantine": quarantine.height,
+        "config": {k: v for k, v in asdict(config).items() if k not in {"quarters", "counties"}},
+    }
+    (truth_dir / "manifest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
+    return summary
+
+
+TRUTH_README = """# truth/ — what the pipeline must find (synthetic data only)
+
+- `links.csv`: quarter, source, record_key, member_id, link_class, id_damage, roster_id_kind.
+  Every delivered record about a person on that quarter's roster (one row per member row).
+  link_class: exact (cleaned IDs agree), fuzzy (one side's ID damaged, recoverable with the
+  name and the rest of the ID), unrecoverable (no usable identity).
+- `warnings.csv`: quarter, rule_code, household_id, member_id, severity, due_date, requires.
+  RULES.md applied to the true state using recoverable links only; `requires` says whether
+  the warning rests on exact links only, on a fuzzy link, or on the roster alone.
+- `quarantine.csv`: rows that were made unreadable on purpose (and exact duplicate rows):
+  the pipeline must quarantine them, with the reason code given.
+- `manifest.json`: the generator's settings and counts.
+"""

@@ -1,0 +1,196 @@
+"""Writing deliveries as files: the inbox layout of CONTRACT.md §2.
+
+Each file gets its own habits, drawn at random: encoding (UTF-8, UTF-8 with BOM,
+GB18030) or Excel, header wording (from the source's aliases), date and money formats,
+synonyms for coded values, a title row above the header, extra columns, an optional column
+left out, and sometimes the damage of having been opened and saved in Excel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipelines.synth.extracts import Delivery
+from pipelines.synth.messiness import DATE_STYLES, MONEY_STYLES, excel_rounded, excel_text, render_dates, render_money
+from sources.registry import SourceSpec, source
+
+KEY_COLUMN = {
+    "households": "household_id",
+    "members": "member_id",
+    "medical": "settlement_id",
+    "disability": "certificate_no",
+    "education": "student_no",
+    "death": "record_id",
+    "detention": "record_id",
+    "standards": None,
+}
+FILE_TITLES = {"death": None, "detention": "羁押服刑人员"}
+
+
+@dataclass
+class WriterOptions:
+    xlsx_share: float = 0.15
+    xlsx_max_rows: int = 40_000
+    excel_damage_share: float = 0.12  # CSV files that went through Excel
+    duplicate_row_rate: float = 0.0015
+
+
+def _file_name(delivery: Delivery, group: str, spec: SourceSpec) -> str:
+    if delivery.split_by == "__county":
+        return f"{group}_{spec.title}"
+    if delivery.source == "detention":
+        return FILE_TITLES["detention"]
+    return str(group)
+
+
+def write_delivery(
+    rng: np.random.Generator, delivery: Delivery, quarter_dir: Path, quarter_label: str, options: WriterOptions
+) -> pl.DataFrame:
+    """Write one source's files; return per-record metadata for the truth."""
+    spec = source(delivery.source)
+    folder = quarter_dir / delivery.source
+    folder.mkdir(parents=True, exist_ok=True)
+    records = delivery.records
+    metas = []
+    groups = records.partition_by(delivery.split_by, as_dict=True, maintain_order=True) if delivery.split_by else {("all",): records}
+    for key, frame in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        group = key[0] if isinstance(key, tuple) else key
+        metas.append(_write_file(rng, frame, spec, folder, _file_name(delivery, group, spec), quarter_label, options))
+    return pl.concat(metas) if metas else pl.DataFrame()
+
+
+def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: str, quarter_label: str, options: WriterOptions) -> pl.DataFrame:
+    as_xlsx = rng.random() < options.xlsx_share and frame.height <= options.xlsx_max_rows
+    key_col = KEY_COLUMN[spec.source]
+    # Exact duplicate rows (a record keyed twice): the copy must be quarantined.
+    if key_col and spec.source in {"medical", "death"} and frame.height:
+        dup = rng.random(frame.height) < options.duplicate_row_rate
+        copies = frame.filter(pl.Series(dup))
+        if copies.height:
+            copies = copies.with_columns(pl.lit("duplicate_record").alias("__expect_quarantine"))
+            frame = pl.concat([frame, copies.select(frame.columns)], how="vertical_relaxed")
+    hidden = [c for c in frame.columns if c.startswith("__")]
+    meta_cols = {"__person_id", "__id_damage", "__name_variant", "__expect_quarantine"}
+    meta = frame.select([pl.col(key_col).alias("record_key")] if key_col else []).with_columns(
+        [frame[c] for c in hidden if c in meta_cols]
+    )
+    data = frame.drop(hidden)
+    bad_date = frame["__bad_date_column"] if "__bad_date_column" in frame.columns else None
+
+    # ---- the file's habits --------------------------------------------------------------------
+    date_style = DATE_STYLES[rng.integers(0, len(DATE_STYLES))]
+    money_style = MONEY_STYLES[rng.integers(0, len(MONEY_STYLES))]
+    synonyms = rng.random() < 0.15
+    excel_style = None
+    if "id_number" in data.columns and spec.source not in {"members", "households"}:
+        if not as_xlsx and rng.random() < options.excel_damage_share:
+            excel_style = "general" if rng.random() < 0.5 else "number"
+        elif as_xlsx and rng.random() < 0.2:
+            excel_style = "numeric_cells"
+    texts: dict[str, pl.Series] = {}
+    native: dict[str, list] = {}  # typed cells for Excel files
+    for col in spec.columns:
+        if col.name not in data.columns:
+            continue
+        if not col.required and col.name not in {"validity_end"} and rng.random() < 0.1:
+            continue  # an optional column this department does not send
+        values = data[col.name]
+        if col.type == "date":
+            text = render_dates(values, date_style)
+            if bad_date is not None:
+                text = pl.select(pl.when(bad_date == col.name).then(pl.lit("不详")).otherwise(text)).to_series()
+            if as_xlsx and date_style == "iso" and rng.random() < 0.5:
+                native[col.name] = [None if v is None else v for v in values.to_list()]
+        elif col.type == "money":
+            text = render_money(values, money_style)
+            if as_xlsx and rng.random() < 0.5:
+                native[col.name] = values.to_list()
+        elif col.type == "integer":
+            text = values.cast(pl.Utf8)
+        elif col.type == "enum" and synonyms:
+            mapping = {canonical: (words[0] if words else canonical) for canonical, words in col.values.items()}
+            text = values.cast(pl.Utf8).replace(mapping)
+        else:
+            text = values.cast(pl.Utf8)
+        texts[col.name] = text.fill_null("")
+    if excel_style in {"general", "number"} and "id_number" in texts:
+        damaged_text, damaged = excel_text(texts["id_number"], excel_style)
+        texts["id_number"] = damaged_text
+        label = "excel6" if excel_style == "general" else "excel15"
+        meta = meta.with_columns(
+            pl.when(pl.Series(damaged)).then(pl.lit(label)).otherwise(pl.col("__id_damage")).alias("__id_damage")
+        )
+    if excel_style == "numeric_cells" and "id_number" in texts:
+        ids = texts["id_number"].to_numpy().astype("<U40")
+        numeric = np.strings.isdigit(ids) & (np.strings.str_len(ids) == 18)
+        rounded = np.zeros(len(ids))
+        if numeric.any():
+            rounded[numeric] = excel_rounded(ids[numeric], 15).astype(np.float64) * 1000.0
+        native["id_number"] = [float(r) if k else t for r, k, t in zip(rounded, numeric, ids.tolist())]
+        meta = meta.with_columns(
+            pl.when(pl.Series(numeric)).then(pl.lit("excel15")).otherwise(pl.col("__id_damage")).alias("__id_damage")
+        )
+
+    # ---- headers and layout ---------------------------------------------------------------------
+    headers = {}
+    for col in spec.columns:
+        if col.name in texts:
+            headers[col.name] = col.headers[0] if rng.random() < 0.75 or len(col.headers) == 1 else col.headers[int(rng.integers(1, len(col.headers)))]
+    order = list(texts)
+    if rng.random() < 0.2:
+        order = list(rng.permutation(order))
+    table = pl.DataFrame({headers[c]: texts[c] for c in order})
+    if rng.random() < 0.3:
+        table = table.with_columns(pl.int_range(1, table.height + 1).cast(pl.Utf8).alias("序号")).select(["序号", *table.columns])
+    if rng.random() < 0.2:
+        table = table.with_columns(pl.lit("").alias("备注"))
+    title = f"{quarter_label} {spec.title}" if rng.random() < (0.4 if as_xlsx else 0.12) else None
+
+    if as_xlsx:
+        path = folder / f"{stem}.xlsx"
+        _write_xlsx(path, table, {headers[c]: v for c, v in native.items() if c in headers}, title)
+    else:
+        encoding = ["utf-8", "utf-8-sig", "gb18030"][int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
+        path = folder / f"{stem}.csv"
+        buffer = io.BytesIO()
+        table.write_csv(buffer)
+        text = buffer.getvalue().decode("utf-8")
+        if title:
+            text = f"{title}\n" + text
+        path.write_bytes(text.encode(encoding))
+    return meta.with_columns(pl.lit(str(path.relative_to(folder.parent))).alias("file"), pl.lit(spec.source).alias("source"))
+
+
+def _write_xlsx(path: Path, table: pl.DataFrame, native: dict[str, list], title: str | None) -> None:
+    import xlsxwriter
+
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
+    sheet = workbook.add_worksheet("Sheet1")
+    date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
+    row = 0
+    if title:
+        sheet.write_string(row, 0, title)
+        row += 2  # a title, then an empty row, then the header
+    for col, name in enumerate(table.columns):
+        sheet.write_string(row, col, name)
+    columns = [native.get(name) or table[name].to_list() for name in table.columns]
+    typed = [name in native for name in table.columns]
+    for i in range(table.height):  # Excel files are written cell by cell; they stay small
+        row += 1
+        for col, values in enumerate(columns):
+            value = values[i]
+            if value is None or value == "":
+                continue
+            if typed[col] and isinstance(value, dt.date):
+                sheet.write_datetime(row, col, dt.datetime(value.year, value.month, value.day), date_format)
+            elif typed[col] and isinstance(value, (int, float)):
+                sheet.write_number(row, col, value)
+            else:
+                sheet.write_string(row, col, str(value))
+    workbook.close()

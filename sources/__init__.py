@@ -1,0 +1,10 @@
+"""Department extracts: how each is read, its header aliases (as data, in `aliases/`),
+and its cleaning.
+
+- `registry`   the source specifications loaded from `aliases/<source>.yaml`
+- `readers`    files (CSV in any of the encodings departments use, Excel) to text columns
+- `cleaning`   vectorised cleaners per column type (IDs, names, dates, money, codes)
+- `medical`, `disability`, `education`, `detention`: what is particular to that
+  department (derived values, consistency rules); sources without a module need nothing
+  beyond their column types.
+"""
