@@ -130,7 +130,7 @@ def clean_id_column(df: pl.DataFrame, col: str) -> pl.DataFrame:
         .then(pl.lit(UPGRADED_15))
         .when(ends_000)
         .then(pl.lit(POSSIBLY_EXCEL_ROUNDED))
-        .when(pl.col(n) != pl.col(col).str.strip_chars())
+        .when(pl.col(n) != pl.col(col))
         .then(pl.lit(NORMALIZED))
         .otherwise(pl.lit(OK))
         .alias(cls)

@@ -23,9 +23,10 @@ from sources.registry import all_sources
 SETTLE_SECONDS = int(os.environ.get("DOUDI_INBOX_SETTLE_SECONDS", "600"))
 
 
-def quarter_readiness(quarter_dir: Path, now: float | None = None, settle: int = SETTLE_SECONDS) -> tuple[bool, str, str]:
+def quarter_readiness(quarter_dir: Path, now: float | None = None, settle: int | None = None) -> tuple[bool, str, str]:
     """(complete, fingerprint, why not) for one quarter folder."""
     now = time.time() if now is None else now
+    settle = SETTLE_SECONDS if settle is None else settle
     files = []
     missing = []
     for spec in all_sources():

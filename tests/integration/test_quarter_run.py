@@ -1,0 +1,126 @@
+"""A quarter through the Dagster definitions on a temporary warehouse: the contract
+tables exist with their columns and are filled, D01 and N02 agree with the generator's
+truth, and running a quarter again replaces its rows."""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.cli import EXIT_OK, run_quarter
+from pipelines.evaluate import evaluate
+
+CONTRACT_COLUMNS = {
+    "linked.matches": ["quarter", "source", "record_key", "member_id", "match_probability", "match_method"],
+    "marts.warnings": [
+        "quarter", "warning_id", "rule_code", "rule_kind", "severity", "household_id", "member_id", "county_code",
+        "township", "village", "name", "id_number", "evidence", "policy_ref", "action", "due_date", "status",
+        "first_seen_quarter",
+    ],
+    "marts.household_cases": ["quarter", "household_id"],
+    "marts.quarterly_comparison": ["quarter", "county_code", "rule_code"],
+    "marts.warnings_masked": ["quarter", "warning_id", "rule_code", "household_id"],
+    "audit.ingest_log": ["quarter", "source", "file", "rows_read", "rows_loaded", "rows_quarantined", "checksum", "outcome"],
+}
+SOURCES = ["households", "members", "medical", "disability", "education", "death", "detention", "standards"]
+
+
+def _columns(con, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()]
+
+
+def test_every_quarter_succeeds(run_province):
+    for quarter, outcome in run_province.outcomes.items():
+        assert outcome.exit_code == EXIT_OK, (quarter, outcome.messages)
+
+
+@pytest.mark.parametrize("table", sorted(CONTRACT_COLUMNS))
+def test_contract_tables_have_their_columns_and_rows(run_province, table):
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        columns = _columns(con, table)
+        assert set(CONTRACT_COLUMNS[table]) <= set(columns), set(CONTRACT_COLUMNS[table]) - set(columns)
+        for quarter in run_province.quarters:
+            n = con.execute(f"SELECT count(*) FROM {table} WHERE quarter = ?", [quarter]).fetchone()[0]
+            assert n > 0, f"{table} has no rows for {quarter}"
+
+
+def test_quarantine_tables_exist_for_every_source(run_province):
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        for source in SOURCES:
+            assert {"quarter", "source_file", "source_row", "reason"} <= set(_columns(con, f"quarantine.{source}"))
+
+
+def test_every_row_read_is_loaded_or_quarantined(run_province):
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        bad = con.execute("SELECT count(*) FROM audit.ingest_log WHERE rows_read <> rows_loaded + rows_quarantined").fetchone()[0]
+        assert bad == 0
+        for source in SOURCES:
+            logged = con.execute(
+                "SELECT coalesce(sum(rows_loaded), 0) FROM audit.ingest_log l WHERE source = ? AND quarter = '2025Q1' "
+                "AND run_id = (SELECT run_id FROM audit.publications WHERE quarter = '2025Q1' ORDER BY published_at DESC LIMIT 1)",
+                [source],
+            ).fetchone()[0]
+            staged = con.execute(f"SELECT count(*) FROM staging.{source} WHERE quarter = '2025Q1'").fetchone()[0]
+            assert logged == staged, source
+
+
+def test_expected_quarantine_is_quarantined(run_province):
+    """Rows the generator made unreadable on purpose are quarantined, with that reason."""
+    expected = pl.read_csv(run_province.truth / "quarantine.csv", schema_overrides={"record_key": pl.Utf8})
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        for row in expected.filter(pl.col("quarter").is_in(run_province.quarters)).iter_rows(named=True):
+            n = con.execute(
+                f"SELECT count(*) FROM quarantine.{row['source']} WHERE quarter = ? AND reason_code = ?",
+                [row["quarter"], row["reason_code"]],
+            ).fetchone()[0]
+            assert n >= 1, row
+
+
+def test_warnings_agree_with_truth(run_province):
+    """D01 and N02 (the spine's rules): every warning raised is expected, and the
+    warnings an exact-ID join can find are all found."""
+    warnings, links = evaluate(run_province.truth, run_province.warehouse, rules=["D01", "N02"])
+    print("\n", warnings)
+    print(links)
+    for row in warnings.iter_rows(named=True):
+        assert row["precision"] == 1.0, row
+        assert row["recall_exact_id_cases"] >= 0.98, row
+        assert row["severity_agreement"] == 1.0, row
+    for row in links.iter_rows(named=True):
+        assert row["precision"] >= 0.999, row
+        assert row["recall_exact_class"] >= 0.99, row
+
+
+def test_warning_ids_are_stable_across_quarters(run_province):
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        persisting = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE p.warning_id IS NOT NULL AND w.first_seen_quarter = '2025Q1')
+               FROM marts.warnings w LEFT JOIN marts.warnings p ON p.warning_id = w.warning_id AND p.quarter = '2025Q1'
+               WHERE w.quarter = '2025Q2' AND w.status = 'persisting'"""
+        ).fetchone()
+        assert persisting[0] > 0
+        assert persisting[0] == persisting[1]
+
+
+def test_outputs_are_written(run_province):
+    for quarter in run_province.quarters:
+        assert (run_province.out / quarter / "report.html").stat().st_size > 1000
+        assert list((run_province.out / quarter / "lists").glob("*/*.xlsx"))
+
+
+def test_running_a_quarter_again_replaces_its_rows(run_province, dagster_instance):
+    tables = ["linked.matches", "marts.warnings", "marts.household_cases", "marts.quarterly_comparison", "staging.medical", "rules.findings"]
+
+    def counts():
+        with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+            return {t: con.execute(f"SELECT count(*) FROM {t} WHERE quarter = '2025Q2'").fetchone()[0] for t in tables}
+
+    before = counts()
+    outcome = run_quarter(run_province.inbox, "2025Q2", run_province.warehouse, run_province.out, instance=dagster_instance)
+    assert outcome.exit_code == EXIT_OK, outcome.messages
+    assert counts() == before
