@@ -94,7 +94,7 @@ def households(world: World, q: int) -> Delivery:
 
 
 def members(rng, world: World, q: int) -> Delivery:
-    m = world.roster_members(q).join(_people(world).drop("id_number", "county_code"), on="person_id", how="left")
+    m = world.roster_members(q).join(_people(world).drop("id_number", "county_code"), on="person_id", how="left", maintain_order="left")
     age = ((pl.lit(world.quarters[q].end) - pl.col("birth_date")).dt.total_days() / 365.25).floor()
     draw = rng.random(m.height)
     employment = (
@@ -174,7 +174,10 @@ def education(rng, world: World, q: int) -> Delivery:
     s = world.students.filter(pl.col("school_year") == year)
     frame = s.select(pl.col("person_id").alias("__person_id"), pl.all().exclude("person_id"))
     frame = _with_identity(rng, world, frame, "education")
-    true_ids = frame.join(world.persons.select("person_id", "id_number"), left_on="__person_id", right_on="person_id", how="left", maintain_order="left")["id_number"]
+    true_ids = frame.select("__person_id").join(
+        world.persons.select(pl.col("person_id").alias("__person_id"), pl.col("id_number").alias("true_id")),
+        on="__person_id", how="left", maintain_order="left",
+    )["true_id"]
     student_no = pl.when(pl.col("g_number")).then(pl.concat_str([pl.lit("G"), pl.Series(true_ids)])).otherwise(pl.col("other_number"))
     blank = pl.Series(rng.random(frame.height) < 0.25)
     county_names = dict(world.geography.select("county_code", "county_name").unique().iter_rows())

@@ -70,7 +70,7 @@ class World:
         hq = self.household_quarters.filter(pl.col("q") == q)
         return (
             self.memberships.filter((pl.col("first_q") <= q) & (pl.col("last_q") > q))
-            .join(hq, on="household_id", how="inner")
+            .join(hq, on="household_id", how="inner", maintain_order="left")
         )
 
 
@@ -147,7 +147,7 @@ def build_world(config: SynthConfig) -> World:
     male = np.where(relation == "配偶", ~head_male[owner], male)
     birth = _years_before(reference, age, rng)
     region_draw = rng.random(n_m)
-    other_county = np.array([c[0] for c in (config.counties or [])] or geography["county_code"].unique().to_list())
+    other_county = np.array([c[0] for c in (config.counties or [])] or geography["county_code"].unique().sort().to_list())
     region = np.where(
         region_draw < 0.85,
         county[owner],
@@ -318,7 +318,7 @@ def _standard_at(standards: pl.DataFrame, county: np.ndarray, urban_rural: np.nd
     current = (
         standards.filter(pl.col("effective_date") <= day)
         .sort("effective_date")
-        .group_by(["county_code", "urban_rural"])
+        .group_by(["county_code", "urban_rural"], maintain_order=True)
         .last()
     )
     frame = pl.DataFrame({"county_code": county.astype(str), "urban_rural": urban_rural.astype(str)})
@@ -331,7 +331,7 @@ def _standard_at(standards: pl.DataFrame, county: np.ndarray, urban_rural: np.nd
 
 def _add_duplicate_enrolments(rng, config: SynthConfig, memberships: pl.DataFrame, households: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
     """Some adult beneficiaries are also enrolled in a second household (D03)."""
-    adults = memberships.join(persons.select("person_id", "birth_date"), on="person_id").filter(
+    adults = memberships.join(persons.select("person_id", "birth_date"), on="person_id", maintain_order="left").filter(
         pl.col("is_beneficiary") & (pl.col("birth_date") < pl.lit(dt.date(2005, 1, 1)))
     )
     k = int(round(config.duplicate_enrolment * memberships.height))
@@ -353,7 +353,7 @@ def _add_duplicate_enrolments(rng, config: SynthConfig, memberships: pl.DataFram
         }
     )
     # Not the same household twice.
-    extra = extra.join(chosen.select(pl.col("member_id").alias("duplicate_of"), pl.col("household_id").alias("h0")), on="duplicate_of")
+    extra = extra.join(chosen.select(pl.col("member_id").alias("duplicate_of"), pl.col("household_id").alias("h0")), on="duplicate_of", maintain_order="left")
     extra = extra.filter(pl.col("household_id") != pl.col("h0")).drop("h0")
     return pl.concat([memberships, extra.select(memberships.columns)])
 
@@ -382,7 +382,7 @@ def _roster_identity(rng, memberships: pl.DataFrame, persons: pl.DataFrame) -> p
     roster_id_kind: exact | legacy15 | typo | empty | format (spaces, lower-case x);
     roster_birth_shift / roster_sex_flipped: 出生日期 or 性别 keyed wrongly.
     """
-    m = memberships.join(persons.select("person_id", "id_number", "birth_date", "sex"), on="person_id", how="left")
+    m = memberships.join(persons.select("person_id", "id_number", "birth_date", "sex"), on="person_id", how="left", maintain_order="left")
     n = m.height
     ids = m["id_number"].to_numpy().astype("<U18")
     draw = rng.random(n)
@@ -426,10 +426,10 @@ def _deaths(rng, quarters, persons: pl.DataFrame, memberships: pl.DataFrame, hou
     catches); outsiders die too (most death records are about them)."""
     n_q = len(quarters)
     reference = quarters[0].start
-    roster_people = memberships.join(households.select("household_id", "category"), on="household_id").group_by(
-        "person_id"
+    roster_people = memberships.join(households.select("household_id", "category"), on="household_id", maintain_order="left").group_by(
+        "person_id", maintain_order=True
     ).agg(pl.col("category").first())
-    roster = roster_people.join(persons.select("person_id", "birth_date"), on="person_id")
+    roster = roster_people.join(persons.select("person_id", "birth_date"), on="person_id", maintain_order="left")
     age = (np.datetime64(reference) - roster["birth_date"].to_numpy().astype("datetime64[D]")).astype(np.int64) / 365.25
     hazard = np.select([age < 40, age < 60, age < 75], [0.001, 0.004, 0.012], default=0.035)
     hazard = hazard * np.where(roster["category"].to_numpy() == "特困", 1.5, 1.0)
@@ -467,7 +467,7 @@ def _deaths(rng, quarters, persons: pl.DataFrame, memberships: pl.DataFrame, hou
     removal = roster_deaths.with_columns(
         (pl.col("death_q").clip(lower_bound=0) + pl.Series(lags)).alias("removed_q")
     ).select("person_id", "removed_q")
-    memberships = memberships.join(removal, on="person_id", how="left").with_columns(
+    memberships = memberships.join(removal, on="person_id", how="left", maintain_order="left").with_columns(
         pl.min_horizontal("last_q", pl.col("removed_q").fill_null(10_000)).alias("last_q")
     ).drop("removed_q")
     return deaths.with_columns(pl.col("death_date").cast(pl.Date)), memberships
@@ -548,10 +548,10 @@ def _household_quarters(rng, quarters, households: pl.DataFrame, memberships: pl
     # A household with nobody listed any more has left the roster.
     listed = []
     for q in range(n_q):
-        ids = memberships.filter((pl.col("first_q") <= q) & (pl.col("last_q") > q)).select("household_id").unique()
+        ids = memberships.filter((pl.col("first_q") <= q) & (pl.col("last_q") > q)).select("household_id").unique(maintain_order=True)
         listed.append(ids.with_columns(pl.lit(q).alias("q")))
-    hq = hq.join(pl.concat(listed), on=["q", "household_id"], how="semi")
-    return hq.join(h.drop("first_approval", "enter_q", "exit_q", "entrant"), on="household_id", how="left")
+    hq = hq.join(pl.concat(listed), on=["q", "household_id"], how="semi", maintain_order="left")
+    return hq.join(h.drop("first_approval", "enter_q", "exit_q", "entrant"), on="household_id", how="left", maintain_order="left")
 
 
 def _plus_one_year(days: np.ndarray) -> np.ndarray:
@@ -566,10 +566,10 @@ def _plus_one_year(days: np.ndarray) -> np.ndarray:
 def _certificates(rng, quarters, persons, memberships, households, deaths) -> pl.DataFrame:
     """One certificate per holder. Roster members hold them far more often than others,
     marginal families and 特困 most of all (the cases N02 and N03 look for)."""
-    roster_cat = memberships.join(households.select("household_id", "category", "household_size"), on="household_id").group_by(
-        "person_id"
+    roster_cat = memberships.join(households.select("household_id", "category", "household_size"), on="household_id", maintain_order="left").group_by(
+        "person_id", maintain_order=True
     ).agg(pl.col("category").first(), pl.col("household_size").first())
-    p = persons.join(roster_cat, on="person_id", how="left")
+    p = persons.join(roster_cat, on="person_id", how="left", maintain_order="left")
     cat = p["category"].fill_null("").to_numpy()
     share = np.select(
         [cat == "特困", cat == "低保边缘", (cat == "低保") & (p["household_size"].fill_null(0).to_numpy() == 1), cat != ""],
@@ -606,7 +606,7 @@ def _certificates(rng, quarters, persons, memberships, households, deaths) -> pl
             "cancel_q"
         )
     )
-    return certs.join(cancel.select("person_id", "cancel_q"), on="person_id", how="left").drop("id_number")
+    return certs.join(cancel.select("person_id", "cancel_q"), on="person_id", how="left", maintain_order="left").drop("id_number")
 
 
 # ---- detention ----------------------------------------------------------------------------------
@@ -739,24 +739,24 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
         pl.Series((np.isin(cat, list(MARGINAL)) & (draw < 0.35)) | (np.isin(cat, ["低保", "支出型低保"]) & (draw < 0.12)))
     )
     seriously_ill = (
-        memberships.join(ill_household, on="household_id", how="semi")
-        .group_by("household_id")
+        memberships.join(ill_household, on="household_id", how="semi", maintain_order="left")
+        .group_by("household_id", maintain_order=True)
         .agg(pl.col("person_id").first())
         .select("person_id")
-        .unique()
+        .unique(maintain_order=True)
     )
     frames = []
     outsiders = persons.filter(~pl.col("on_roster")).select("person_id")
     for q, quarter in enumerate(quarters):
         listed = memberships.filter((pl.col("first_q") <= q) & (pl.col("last_q") > q)).select("person_id", "household_id", "is_beneficiary")
-        listed = listed.join(household_quarters.filter(pl.col("q") == q).select("household_id", "category"), on="household_id")
-        roster_people = listed.group_by("person_id").agg(
+        listed = listed.join(household_quarters.filter(pl.col("q") == q).select("household_id", "category"), on="household_id", maintain_order="left")
+        roster_people = listed.group_by("person_id", maintain_order=True).agg(
             pl.col("category").filter(pl.col("is_beneficiary")).first().alias("paying_category")
         )
         visits = rng.poisson(config.medical_per_member, roster_people.height)
         seen = outsiders.sample(fraction=0.5, seed=int(rng.integers(1 << 31)))
         out_visits = rng.poisson(config.medical_per_outsider * 2, seen.height)
-        ill = roster_people.join(seriously_ill, on="person_id", how="semi")
+        ill = roster_people.join(seriously_ill, on="person_id", how="semi", maintain_order="left")
         ill_visits = rng.poisson(1.3, ill.height)
         base = pl.concat(
             [
@@ -793,7 +793,7 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
             pl.lit(q).alias("q"),
         )
         # Nobody is treated after death.
-        frame = frame.join(death_day, on="person_id", how="left").filter(
+        frame = frame.join(death_day, on="person_id", how="left", maintain_order="left").filter(
             pl.col("death_date").is_null() | (pl.col("settlement_date") <= pl.col("death_date"))
         ).drop("death_date")
         frames.append(frame)
