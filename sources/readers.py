@@ -67,6 +67,7 @@ class FileReading:
     columns: dict[str, str] = field(default_factory=dict)  # canonical -> header as written
     ignored_headers: list[str] = field(default_factory=list)
     rows: pl.DataFrame | None = None  # canonical text columns + source_row (Excel)
+    notes: list[str] = field(default_factory=list)  # what the reader noticed about the file
     rejected: list[Rejected] = field(default_factory=list)
     _duck_table: str | None = None  # CSV rows staged in DuckDB, read in batches
     _row_shift: np.ndarray | None = None
@@ -101,58 +102,80 @@ class FileReading:
 # ---- encoding ---------------------------------------------------------------------------
 
 
-def detect_encoding(path: Path) -> tuple[str, str]:
-    """(encoding, sha256) of a text file: utf-8-sig, utf-8 or gb18030, tried strictly in
-    that order over the whole file. Raises ValueError for a file that is none of them.
+@dataclass
+class Encoding:
+    name: str  # utf-8, utf-8-sig, gb18030, utf-16
+    checksum: str
+    truncated_tail: int = 0  # bytes of an incomplete last character dropped at the end
 
-    UTF-8 goes first because GB18030 would decode most UTF-8 text into nonsense without
-    complaint, while GBK text is almost never valid UTF-8.
-    """
-    digest = hashlib.sha256()
-    utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-    offset, bad_utf8_at, has_bom = 0, None, False
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            if offset == 0:
-                has_bom = chunk.startswith(codecs.BOM_UTF8)
-            if bad_utf8_at is None:
-                try:
-                    utf8.decode(chunk)
-                except UnicodeDecodeError as exc:
-                    bad_utf8_at = offset + exc.start
-            offset += len(chunk)
-    if bad_utf8_at is None:
-        try:
-            utf8.decode(b"", final=True)
-        except UnicodeDecodeError:
-            bad_utf8_at = offset
-    if bad_utf8_at is None:
-        return ("utf-8-sig" if has_bom else "utf-8"), digest.hexdigest()
-    gb = codecs.getincrementaldecoder("gb18030")("strict")
+
+def _decodes(path: Path, encoding: str) -> tuple[int | None, bool]:
+    """(offset of the first undecodable byte or None, whether the only fault is an
+    incomplete character at the very end of the file)."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
     position = 0
     with path.open("rb") as handle:
         try:
             while chunk := handle.read(CHUNK):
-                gb.decode(chunk)
+                decoder.decode(chunk)
                 position += len(chunk)
-            gb.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise ValueError(
-                f"neither UTF-8 (invalid byte at offset {bad_utf8_at}) "
-                f"nor GB18030/GBK (invalid byte at offset {position + exc.start})"
-            ) from None
-    return "gb18030", digest.hexdigest()
+            return position + exc.start, False
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return position, True
+    return None, False
 
 
-def _utf8_copy(path: Path, encoding: str, tmpdir: Path) -> Path:
-    """A UTF-8 copy of a GB18030 file, converted in chunks (DuckDB reads UTF-8)."""
+def detect_encoding(path: Path) -> Encoding:
+    """How a text file is encoded: UTF-8 (with or without BOM), UTF-16 (with BOM, as
+    Excel's "Unicode text" export), or GB18030/GBK; decoded strictly over the whole file.
+
+    UTF-8 goes first because GB18030 decodes most UTF-8 text into nonsense without
+    complaint, while GBK text is almost never valid UTF-8. A file cut off in the middle of
+    a character keeps its encoding (the broken last line is quarantined). Anything else
+    (a binary file, another encoding) raises ValueError.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        handle.seek(0)
+        has_nul = False
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            has_nul = has_nul or b"\x00" in chunk
+    checksum = digest.hexdigest()
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        bad, at_end = _decodes(path, "utf-16")
+        if bad is None or at_end:
+            return Encoding("utf-16", checksum, size - bad if at_end else 0)
+        raise ValueError(f"starts like UTF-16 but has an invalid byte at offset {bad}")
+    if has_nul:
+        raise ValueError("contains NUL bytes: a binary file, not text")
+    bad_utf8, utf8_at_end = _decodes(path, "utf-8")
+    if bad_utf8 is None or utf8_at_end:
+        name = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+        return Encoding(name, checksum, size - bad_utf8 if utf8_at_end else 0)
+    bad_gb, gb_at_end = _decodes(path, "gb18030")
+    if bad_gb is None or gb_at_end:
+        return Encoding("gb18030", checksum, size - bad_gb if gb_at_end else 0)
+    raise ValueError(f"neither UTF-8 (invalid byte at offset {bad_utf8}) nor GB18030/GBK (invalid byte at offset {bad_gb})")
+
+
+def _utf8_copy(path: Path, encoding: Encoding, tmpdir: Path) -> Path:
+    """A UTF-8 copy (what DuckDB reads) of a file in another encoding or with a broken
+    last character, converted in chunks."""
     fd, name = tempfile.mkstemp(suffix=".csv", dir=tmpdir)
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    codec = "utf-8" if encoding.name in ("utf-8", "utf-8-sig") else encoding.name
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    remaining = path.stat().st_size - encoding.truncated_tail
     with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
-        while chunk := src.read(CHUNK):
-            dst.write(decoder.decode(chunk).encode("utf-8"))
-        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+        while remaining > 0 and (chunk := src.read(min(CHUNK, remaining))):
+            remaining -= len(chunk)
+            dst.write(decoder.decode(chunk, final=remaining <= 0).encode("utf-8"))
     return Path(name)
 
 
@@ -215,12 +238,14 @@ def read_csv_file(
     path: Path, display: str, spec: SourceSpec, con: duckdb.DuckDBPyConnection, table: str, tmpdir: Path
 ) -> FileReading:
     try:
-        encoding, checksum = detect_encoding(path)
+        encoding = detect_encoding(path)
     except ValueError as exc:
         raise InputRefused(spec.source, f"文件 {display} 无法识别编码（应为 UTF-8 或 GB18030/GBK）：{exc}", display) from None
-    reading = FileReading(path=path, display_name=display, file_format="csv", encoding=encoding, checksum=checksum)
+    reading = FileReading(path=path, display_name=display, file_format="csv", encoding=encoding.name, checksum=encoding.checksum)
+    if encoding.truncated_tail:
+        reading.notes.append(f"文件末尾的{encoding.truncated_tail}个字节不是完整的字符（文件可能被截断），已舍去")
     csv_path = path
-    if encoding == "gb18030":
+    if encoding.name in ("gb18030", "utf-16") or encoding.truncated_tail:
         csv_path = reading._utf8_copy = _utf8_copy(path, encoding, tmpdir)
     with csv_path.open("r", encoding="utf-8-sig", newline="") as handle:
         head_lines = []
@@ -239,6 +264,8 @@ def read_csv_file(
     header = parsed[header_index]
     positions, written, ignored = map_columns(header, spec, display)
     reading.header_row, reading.columns, reading.ignored_headers = header_index + 1, written, ignored
+    if ignored:
+        reading.notes.append("忽略未识别的列：" + "、".join(ignored))
     # Every column of the file is declared (so a short or long line is a reject), but only
     # the mapped ones are kept.
     declared = {f"x{i}": "VARCHAR" for i in range(len(header))}
@@ -341,6 +368,7 @@ def read_excel_file(path: Path, display: str, spec: SourceSpec) -> FileReading:
     frame = pl.DataFrame({name: pl.Series(name, data[name], dtype=pl.Utf8) for name in written})
     frame = frame.with_columns(pl.Series("source_row", row_numbers, dtype=pl.Int32))
     return FileReading(
+        notes=["忽略未识别的列：" + "、".join(ignored)] if ignored else [],
         path=path,
         display_name=display,
         file_format="xlsx" if path.suffix.lower() != ".xls" else "xls",

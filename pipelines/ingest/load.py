@@ -250,7 +250,7 @@ def load_source(
                 reading = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
                 file_outcome = FileOutcome(
                     file=display, file_format=reading.file_format, encoding=reading.encoding,
-                    header_row=reading.header_row, checksum=reading.checksum,
+                    header_row=reading.header_row, checksum=reading.checksum, message="；".join(reading.notes),
                 )
                 for raw in reading.batches(con):
                     cleaned = clean_batch(spec, raw)
