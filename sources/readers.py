@@ -109,9 +109,9 @@ class Encoding:
     truncated_tail: int = 0  # bytes of an incomplete last character dropped at the end
 
 
-def _decodes(path: Path, encoding: str) -> tuple[int | None, bool]:
-    """(offset of the first undecodable byte or None, whether the only fault is an
-    incomplete character at the very end of the file)."""
+def _decodes(path: Path, encoding: str) -> tuple[int | None, int]:
+    """(offset of the first undecodable byte or None, length of an incomplete character
+    at the very end of the file, which is the only fault when the first is None)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
     position = 0
     with path.open("rb") as handle:
@@ -120,12 +120,13 @@ def _decodes(path: Path, encoding: str) -> tuple[int | None, bool]:
                 decoder.decode(chunk)
                 position += len(chunk)
         except UnicodeDecodeError as exc:
-            return position + exc.start, False
+            return position + exc.start, 0
+    pending = len(decoder.getstate()[0])
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        return position, True
-    return None, False
+        return None, max(pending, 1)
+    return None, 0
 
 
 def detect_encoding(path: Path) -> Encoding:
@@ -138,30 +139,28 @@ def detect_encoding(path: Path) -> Encoding:
     (a binary file, another encoding) raises ValueError.
     """
     digest = hashlib.sha256()
-    size = 0
     with path.open("rb") as handle:
         head = handle.read(4)
         handle.seek(0)
         has_nul = False
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
-            size += len(chunk)
             has_nul = has_nul or b"\x00" in chunk
     checksum = digest.hexdigest()
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        bad, at_end = _decodes(path, "utf-16")
-        if bad is None or at_end:
-            return Encoding("utf-16", checksum, size - bad if at_end else 0)
+        bad, tail = _decodes(path, "utf-16")
+        if bad is None:
+            return Encoding("utf-16", checksum, tail)
         raise ValueError(f"starts like UTF-16 but has an invalid byte at offset {bad}")
     if has_nul:
         raise ValueError("contains NUL bytes: a binary file, not text")
-    bad_utf8, utf8_at_end = _decodes(path, "utf-8")
-    if bad_utf8 is None or utf8_at_end:
+    bad_utf8, tail = _decodes(path, "utf-8")
+    if bad_utf8 is None:
         name = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
-        return Encoding(name, checksum, size - bad_utf8 if utf8_at_end else 0)
-    bad_gb, gb_at_end = _decodes(path, "gb18030")
-    if bad_gb is None or gb_at_end:
-        return Encoding("gb18030", checksum, size - bad_gb if gb_at_end else 0)
+        return Encoding(name, checksum, tail)
+    bad_gb, tail = _decodes(path, "gb18030")
+    if bad_gb is None:
+        return Encoding("gb18030", checksum, tail)
     raise ValueError(f"neither UTF-8 (invalid byte at offset {bad_utf8}) nor GB18030/GBK (invalid byte at offset {bad_gb})")
 
 
