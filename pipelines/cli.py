@@ -191,6 +191,18 @@ def cmd_demo(args) -> int:
     return code
 
 
+def cmd_bench(args) -> int:
+    from pipelines.bench import print_summary, run_bench
+
+    _quiet_dagster()
+    summary = run_bench(args.scale, args.seed, Path(args.cache), args.repeat, args.quarters, args.memory_limit,
+                        Path(args.json) if args.json else None)
+    print_summary(summary)
+    if args.json:
+        print(f"\nJSON: {Path(args.json).resolve()}")
+    return EXIT_OK
+
+
 def cmd_ui(args) -> int:
     import subprocess
 
@@ -231,6 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--truth", required=True)
     p.add_argument("--warehouse", required=True)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="time a quarter end to end, stage by stage, at a given scale")
+    p.add_argument("--scale", choices=["county", "city", "province"], default="county")
+    p.add_argument("--repeat", type=int, default=3, help="runs of the benchmark quarter; the table shows medians")
+    p.add_argument("--quarters", default="2025Q1:2025Q2", help="the last is timed; earlier ones load history first")
+    p.add_argument("--seed", type=int, default=20250101)
+    p.add_argument("--cache", default="bench-cache", help="where generated data and work warehouses go")
+    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
+    p.add_argument("--json", default=None, help="also write the results as JSON here")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on localhost")
     p.add_argument("--host", default="127.0.0.1")

@@ -1,5 +1,8 @@
 """Vectorised cleaners for the values departments send, one per column type.
 
+Every cleaner works on a polars DataFrame or LazyFrame alike (the ingest builds one lazy
+plan for a whole batch).
+
 Each cleaner takes a DataFrame whose column holds the raw text and replaces it with the
 typed value plus a `<column>_flag` saying what was done (`ok`, `normalized`,
 `reformatted`, ...). Nothing here guesses: a value that cannot be read becomes null with

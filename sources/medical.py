@@ -14,7 +14,7 @@ PAYMENTS = ("basic_insurance_yuan", "critical_illness_yuan", "medical_assistance
 
 
 def derive(frame: pl.DataFrame) -> pl.DataFrame:
-    if "out_of_pocket_yuan" not in frame.columns:
+    if "out_of_pocket_yuan" not in frame.collect_schema().names():
         frame = frame.with_columns(
             pl.lit(None, dtype=pl.Decimal(18, 2)).alias("out_of_pocket_yuan"),
             pl.lit("missing").alias("out_of_pocket_yuan_flag"),

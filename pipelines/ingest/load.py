@@ -89,15 +89,15 @@ def _header(col: ColumnSpec) -> str:
 # ---- cleaning a batch ---------------------------------------------------------------
 
 
-def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> pl.DataFrame:
-    """Typed columns, flags and `__reason_code` / `__reason` (null for rows to load)."""
-    frame = raw
-    for col in spec.columns:
-        if col.name not in frame.columns:  # optional header absent from this file
-            frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias(col.name))
-    frame = frame.with_columns(
-        pl.struct([pl.col(c.name) for c in spec.columns]).struct.json_encode().alias("__raw_record")
-    )
+def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows to load, rows to quarantine) of one batch of raw text rows.
+
+    Cleaning is one lazy polars plan over all columns, collected once. Quarantined rows
+    keep their raw text as JSON (`__raw_record`), with `__reason_code` / `__reason`.
+    """
+    missing = [pl.lit(None, dtype=pl.Utf8).alias(c.name) for c in spec.columns if c.name not in raw.columns]
+    raw = raw.with_columns(missing) if missing else raw  # an optional header absent from this file
+    frame = raw.lazy()
     for col in spec.columns:
         frame = _clean_column(frame, col)
     module = _department_module(spec)
@@ -114,13 +114,21 @@ def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> pl.DataFrame:
     reasons += [(rule.fails, f"rule:{rule.code}", rule.reason) for rule in rules]
     code = pl.lit(None, dtype=pl.Utf8)
     text = pl.lit(None, dtype=pl.Utf8)
-    for fails, reason_code, reason in reversed(reasons):  # first failing reason wins
+    for fails, reason_code, reason in reversed(reasons):  # the first failing reason wins
         code = pl.when(fails.fill_null(False)).then(pl.lit(reason_code)).otherwise(code)
         text = pl.when(fails.fill_null(False)).then(pl.lit(reason)).otherwise(text)
-    return frame.with_columns(code.alias("__reason_code"), text.alias("__reason"))
+    cleaned = frame.with_columns(code.alias("__reason_code"), text.alias("__reason")).collect()
+    bad_rows = cleaned["__reason_code"].is_not_null()
+    if not bad_rows.any():
+        return cleaned, cleaned.clear()
+    raw_json = raw.filter(bad_rows).select(
+        pl.struct([pl.col(c.name) for c in spec.columns]).struct.json_encode().alias("__raw_record")
+    )
+    bad = pl.concat([cleaned.filter(bad_rows), raw_json], how="horizontal")
+    return cleaned.filter(~bad_rows), bad
 
 
-def _clean_column(frame: pl.DataFrame, col: ColumnSpec) -> pl.DataFrame:
+def _clean_column(frame: pl.LazyFrame, col: ColumnSpec) -> pl.LazyFrame:
     name = col.name
     if col.type == "key":
         frame = cleaning.clean_key_column(frame, name)
@@ -209,7 +217,11 @@ def load_source(
     run_id: str | None = None,
 ) -> SourceOutcome:
     """Read, clean and stage one source's delivery. Raises InputRefused (after writing
-    the refusal to `audit.ingest_log`) when the delivery cannot be loaded at all."""
+    the refusal to `audit.ingest_log`) when the delivery cannot be loaded at all.
+
+    The quarter's staging and quarantine rows are replaced inside one transaction, rows
+    going straight into the warehouse tables; a refusal or any failure rolls it back.
+    """
     run_id = run_id or uuid.uuid4().hex
     outcome = SourceOutcome(source=spec.source, quarter=quarter)
     folder = quarter_dir / spec.source
@@ -219,7 +231,7 @@ def load_source(
             _record_refusal(con, outcome, run_id, message, None)
             raise InputRefused(spec.source, message)
         outcome.folder_present = False
-        _replace_quarter(con, spec, quarter, None, None)
+        _in_transaction(con, lambda: _clear_quarter(con, spec, quarter))
         return outcome
     entries = sorted(p for p in folder.rglob("*") if p.is_file())
     data_files = [p for p in entries if is_data_file(p)]
@@ -234,61 +246,93 @@ def load_source(
         if spec.required_folder:
             _record_refusal(con, outcome, run_id, message, f"{spec.source}/")
             raise InputRefused(spec.source, message)
-        _replace_quarter(con, spec, quarter, None, None)
-        write_audit(con, outcome, run_id)
+        _in_transaction(con, lambda: (_clear_quarter(con, spec, quarter), write_audit(con, outcome, run_id)))
         return outcome
 
-    new_table, quarantine_table = f"__new_{spec.source}", f"__quarantine_{spec.source}"
-    body = ", ".join(f'"{n}" {t}' for n, t in spec.staged_columns())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {new_table} ({body})")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {quarantine_table} AS SELECT * FROM {spec.quarantine_table} LIMIT 0")
+    readings: list[FileReading] = []
     with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
-        for index, path in enumerate(data_files):
-            display = str(path.relative_to(quarter_dir))
-            reading: FileReading | None = None
+        try:
+            # Parse every file first (a refusal changes nothing); then replace the quarter.
+            for index, path in enumerate(data_files):
+                display = str(path.relative_to(quarter_dir))
+                try:
+                    readings.append(read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp)))
+                except InputRefused as refused:
+                    refused.file = refused.file or display
+                    raise
+            con.execute("BEGIN TRANSACTION")
             try:
-                reading = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
-                file_outcome = FileOutcome(
-                    file=display, file_format=reading.file_format, encoding=reading.encoding,
-                    header_row=reading.header_row, checksum=reading.checksum, message="；".join(reading.notes),
-                )
-                for raw in reading.batches(con):
-                    cleaned = clean_batch(spec, raw)
-                    bad = cleaned.filter(pl.col("__reason_code").is_not_null())
-                    good = cleaned.filter(pl.col("__reason_code").is_null())
-                    _insert(con, new_table, _staged_frame(spec, good, quarter, display, run_id))
-                    _insert(con, quarantine_table, _quarantine_frame(bad, quarter, display, run_id))
-                    file_outcome.rows_read += raw.height
-                rejected = pl.DataFrame(
-                    {
-                        "source_row": [r.row for r in reading.rejected],
-                        "__reason_code": ["csv_malformed"] * len(reading.rejected),
-                        "__reason": [f"CSV 格式错误：{r.reason}" for r in reading.rejected],
-                        "__raw_record": [json.dumps({"line": r.text}, ensure_ascii=False) for r in reading.rejected],
-                    },
-                    schema={"source_row": pl.Int32, "__reason_code": pl.Utf8, "__reason": pl.Utf8, "__raw_record": pl.Utf8},
-                )
-                _insert(con, quarantine_table, _quarantine_frame(rejected, quarter, display, run_id))
-                file_outcome.rows_read += len(reading.rejected)
-                outcome.files.append(file_outcome)
-            except InputRefused as refused:
-                con.execute(f"DROP TABLE IF EXISTS {new_table}; DROP TABLE IF EXISTS {quarantine_table}")
-                _record_refusal(con, outcome, run_id, str(refused), refused.file or display)
+                _clear_quarter(con, spec, quarter)
+                for reading in readings:
+                    outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
+                _quarantine_exact_duplicates(con, spec, quarter)
+                _count_rows(con, spec, quarter, outcome)
+                write_audit(con, outcome, run_id)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
                 raise
-            finally:
-                if reading is not None:
-                    reading.close(con)
-    _quarantine_exact_duplicates(con, spec, new_table, quarantine_table)
-    counts = dict(
-        con.execute(f"SELECT source_file, count(*) FROM {new_table} GROUP BY ALL").fetchall()
+        except InputRefused as refused:
+            _record_refusal(con, outcome, run_id, str(refused), refused.file)
+            raise
+        finally:
+            for reading in readings:
+                reading.close(con)
+    return outcome
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        work()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _clear_quarter(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str) -> None:
+    con.execute(f"DELETE FROM {spec.staging_table} WHERE quarter = ?", [quarter])
+    con.execute(f"DELETE FROM {spec.quarantine_table} WHERE quarter = ?", [quarter])
+
+
+def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run_id: str) -> FileOutcome:
+    """Clean a parsed file batch by batch, straight into staging and quarantine."""
+    display = reading.display_name
+    result = FileOutcome(
+        file=display, file_format=reading.file_format, encoding=reading.encoding,
+        header_row=reading.header_row, checksum=reading.checksum, message="；".join(reading.notes),
     )
+    for raw in reading.batches(con):
+        good, bad = clean_batch(spec, raw)
+        _insert(con, spec.staging_table, _staged_frame(spec, good, quarter, display, run_id))
+        if bad.height:
+            _insert(con, spec.quarantine_table, _quarantine_frame(bad, quarter, display, run_id))
+        result.rows_read += raw.height
+    if reading.rejected:
+        rejected = pl.DataFrame(
+            {
+                "source_row": [r.row for r in reading.rejected],
+                "__reason_code": ["csv_malformed"] * len(reading.rejected),
+                "__reason": [f"CSV 格式错误：{r.reason}" for r in reading.rejected],
+                "__raw_record": [json.dumps({"line": r.text}, ensure_ascii=False) for r in reading.rejected],
+            },
+            schema={"source_row": pl.Int32, "__reason_code": pl.Utf8, "__reason": pl.Utf8, "__raw_record": pl.Utf8},
+        )
+        _insert(con, spec.quarantine_table, _quarantine_frame(rejected, quarter, display, run_id))
+        result.rows_read += len(reading.rejected)
+    return result
+
+
+def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome) -> None:
+    loaded = dict(con.execute(f"SELECT source_file, count(*) FROM {spec.staging_table} WHERE quarter = ? GROUP BY ALL", [quarter]).fetchall())
     quarantined = dict(
-        con.execute(f"SELECT source_file, count(*) FROM {quarantine_table} GROUP BY ALL").fetchall()
+        con.execute(f"SELECT source_file, count(*) FROM {spec.quarantine_table} WHERE quarter = ? GROUP BY ALL", [quarter]).fetchall()
     )
     for f in outcome.files:
         if f.outcome == "ignored":
             continue
-        f.rows_loaded = counts.get(f.file, 0)
+        f.rows_loaded = loaded.get(f.file, 0)
         f.rows_quarantined = quarantined.get(f.file, 0)
         if f.rows_loaded + f.rows_quarantined != f.rows_read:  # an invariant, not an input problem
             raise RuntimeError(f"{f.file}: rows read {f.rows_read} != loaded {f.rows_loaded} + quarantined {f.rows_quarantined}")
@@ -296,56 +340,40 @@ def load_source(
             f.outcome, f.message = "empty", "文件没有数据行"
         elif f.rows_quarantined:
             f.outcome = "loaded_with_quarantine"
-    _replace_quarter(con, spec, quarter, new_table, quarantine_table, outcome, run_id)
-    return outcome
 
 
-def _quarantine_exact_duplicates(con, spec: SourceSpec, new_table: str, quarantine_table: str) -> None:
+def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str) -> None:
     """A record delivered twice, identical in every field, is loaded once; the copies are
-    quarantined with a reason that points to the kept row."""
+    quarantined with a reason that points to the kept row. Rows are compared by key and
+    a hash of all their values."""
     data_cols = [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
-    partition = ", ".join(f'"{c}"' for c in data_cols)
+    key = ", ".join(f'"{k}"' for k in spec.key)
+    values = ", ".join(f'"{c}"' for c in data_cols)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __dups AS
         SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS copy_no,
-                   first_value(source_file) OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS kept_file,
-                   first_value(source_row) OVER (PARTITION BY {partition} ORDER BY source_file, source_row) AS kept_row,
-                   rowid AS r
-            FROM {new_table}
+            SELECT rowid AS r, source_file, source_row,
+                   row_number() OVER w AS copy_no,
+                   first_value(source_file) OVER w AS kept_file,
+                   first_value(source_row) OVER w AS kept_row
+            FROM {spec.staging_table}
+            WHERE quarter = ?
+            WINDOW w AS (PARTITION BY {key}, hash({values}) ORDER BY source_file, source_row)
         ) WHERE copy_no > 1
-        """
+        """,
+        [quarter],
     )
     if con.execute("SELECT count(*) FROM __dups").fetchone()[0]:
-        struct = ", ".join(f"'{c}': \"{c}\"" for c in data_cols)
+        struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)
         con.execute(
             f"""
-            INSERT INTO {quarantine_table}
-            SELECT quarter, source_file, source_row, 'duplicate_record',
-                   '与 ' || kept_file || ' 第' || kept_row || '行完全相同的重复记录',
-                   to_json({{{struct}}}), run_id
-            FROM __dups
+            INSERT INTO {spec.quarantine_table}
+            SELECT s.quarter, s.source_file, s.source_row, 'duplicate_record',
+                   '与 ' || d.kept_file || ' 第' || d.kept_row || '行完全相同的重复记录',
+                   to_json({{{struct}}}), s.run_id
+            FROM {spec.staging_table} AS s JOIN __dups AS d ON s.rowid = d.r
             """
         )
-        con.execute(f"DELETE FROM {new_table} WHERE rowid IN (SELECT r FROM __dups)")
+        con.execute(f"DELETE FROM {spec.staging_table} WHERE rowid IN (SELECT r FROM __dups)")
     con.execute("DROP TABLE IF EXISTS __dups")
-
-
-def _replace_quarter(con, spec: SourceSpec, quarter: str, new_table, quarantine_table, outcome: SourceOutcome | None = None, run_id: str | None = None) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute(f"DELETE FROM {spec.staging_table} WHERE quarter = ?", [quarter])
-        con.execute(f"DELETE FROM {spec.quarantine_table} WHERE quarter = ?", [quarter])
-        if new_table:
-            con.execute(f"INSERT INTO {spec.staging_table} SELECT * FROM {new_table}")
-            con.execute(f"INSERT INTO {spec.quarantine_table} SELECT * FROM {quarantine_table}")
-        if outcome is not None and run_id is not None:
-            write_audit(con, outcome, run_id)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        if new_table:
-            con.execute(f"DROP TABLE IF EXISTS {new_table}; DROP TABLE IF EXISTS {quarantine_table}")

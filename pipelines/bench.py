@@ -1,0 +1,229 @@
+"""`doudi bench`: time a quarter end to end through the Dagster assets, stage by stage.
+
+The synthetic extracts are generated once per scale and seed and cached. Each repeat runs
+the benchmark quarter on a fresh warehouse (after loading the quarters before it, untimed,
+so history is there as in production); stage times come from Dagster's own step events,
+peak memory from sampling the process's resident set while the stage runs. The table
+reports medians over the repeats; the JSON keeps every repeat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SCALES = {
+    # name: (households, approximate roster members)
+    "county": 8_000,
+    "city": 100_000,
+    "province": 1_000_000,
+}
+# Extract volumes at scale: medical settlements about 12x the roster per quarter.
+BENCH_SYNTH = {"outside_per_member": 3.0, "medical_per_member": 3.0, "medical_per_outsider": 3.0}
+STAGES = ["ingest", "checks", "link", "rules", "marts", "lists"]
+
+
+def stage_of(step_key: str) -> str:
+    if step_key.endswith(("_delivery_accepted", "_value_quality")):
+        return "checks"
+    if step_key.startswith("staging__"):
+        return "ingest"
+    if step_key.startswith("linked__"):
+        return "link"
+    if step_key.startswith("rules__"):
+        return "rules"
+    if step_key.startswith("published_marts"):
+        return "marts"
+    if step_key.startswith("exports__"):
+        return "lists"
+    return "other"
+
+
+class MemorySampler:
+    """Samples this process's resident set size (Linux /proc) every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def rss_bytes() -> int:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.rss_bytes()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float, end: float) -> int:
+        inside = [rss for t, rss in self.samples if start <= t <= end]
+        return max(inside) if inside else 0
+
+
+@dataclass
+class StageResult:
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+    rows: int = 0
+
+
+@dataclass
+class RepeatResult:
+    total_seconds: float
+    peak_rss_bytes: int
+    stages: dict[str, StageResult] = field(default_factory=dict)
+
+
+def ensure_data(scale: str, seed: int, cache: Path, quarters: list) -> Path:
+    """Generate (once) the synthetic inbox for a scale; return the inbox folder."""
+    from pipelines.synth.generate import generate
+    from pipelines.synth.writer import WriterOptions
+
+    label = f"{scale}-{seed}-{quarters[0]}-{quarters[-1]}"
+    root = cache / label
+    done = root / ".complete"
+    if not done.exists():
+        if root.exists():
+            shutil.rmtree(root)
+        started = time.time()
+        generate(root / "inbox", quarters, households=SCALES[scale], seed=seed,
+                 writer_options=WriterOptions(xlsx_share=0.05, xlsx_max_rows=20_000), **BENCH_SYNTH)
+        done.write_text(json.dumps({"generated_seconds": round(time.time() - started, 1)}), encoding="utf-8")
+    return root / "inbox"
+
+
+def _stage_rows(con, quarter: str) -> dict[str, int]:
+    read = con.execute("SELECT coalesce(sum(rows_read), 0) FROM audit.ingest_log WHERE quarter = ? AND run_id = "
+                       "(SELECT run_id FROM audit.ingest_log WHERE quarter = ? ORDER BY logged_at DESC LIMIT 1)", [quarter, quarter]).fetchone()[0]
+    staged = sum(con.execute(f"SELECT count(*) FROM staging.{s} WHERE quarter = ?", [quarter]).fetchone()[0]
+                 for s in ("households", "members", "medical", "disability", "education", "death", "detention"))
+    linked = con.execute("SELECT count(*) FROM linked.matches WHERE quarter = ?", [quarter]).fetchone()[0]
+    findings = con.execute("SELECT count(*) FROM rules.findings WHERE quarter = ?", [quarter]).fetchone()[0]
+    warnings = con.execute("SELECT count(*) FROM marts.warnings WHERE quarter = ?", [quarter]).fetchone()[0]
+    return {"ingest": int(read), "checks": int(staged), "link": int(linked), "rules": int(findings), "marts": int(warnings), "lists": int(warnings)}
+
+
+def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | None) -> RepeatResult:
+    import dagster as dg
+
+    from pipelines.cli import run_quarter
+    from warehouse.connection import connect
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    warehouse, out = work / "warehouse.duckdb", work / "out"
+    with dg.instance_for_test() as instance:
+        for earlier in quarters[:-1]:  # history, untimed
+            outcome = run_quarter(inbox, earlier, warehouse, out, memory_limit=memory_limit, instance=instance)
+            if outcome.exit_code:
+                raise RuntimeError(f"{earlier}: {outcome.messages}")
+        quarter = quarters[-1]
+        with MemorySampler() as sampler:
+            started = time.time()
+            outcome = run_quarter(inbox, quarter, warehouse, out, memory_limit=memory_limit, instance=instance)
+            total = time.time() - started
+        if outcome.exit_code:
+            raise RuntimeError(f"{quarter}: {outcome.messages}")
+        stages = {name: StageResult() for name in STAGES}
+        starts: dict[str, float] = {}
+        for record in instance.all_logs(outcome.run_id):
+            event = record.dagster_event
+            if event is None or not event.step_key:
+                continue
+            if event.event_type_value == "STEP_START":
+                starts[event.step_key] = record.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+                stage = stages.setdefault(stage_of(event.step_key), StageResult())
+                begin = starts[event.step_key]
+                stage.seconds += record.timestamp - begin
+                stage.peak_rss_bytes = max(stage.peak_rss_bytes, sampler.peak(begin, record.timestamp))
+    with connect(warehouse, read_only=True) as con:
+        for name, rows in _stage_rows(con, quarter).items():
+            stages[name].rows = rows
+    return RepeatResult(total, sampler.peak(0, time.time()), stages)
+
+
+def link_quality(inbox: Path, work: Path, quarter: str) -> list[dict]:
+    import polars as pl
+
+    from pipelines.evaluate import link_scores, load_found, load_truth
+
+    _, truth_links = load_truth(inbox / "truth")
+    _, found_links, _ = load_found(work / "warehouse.duckdb")
+    scores = link_scores(found_links.filter(pl.col("quarter") == quarter), truth_links.filter(pl.col("quarter") == quarter))
+    return scores.to_dicts()
+
+
+def run_bench(scale: str, seed: int, cache: Path, repeats: int, quarters_spec: str, memory_limit: str | None, json_path: Path | None) -> dict:
+    from pipelines.quarters import quarter_range
+
+    quarters = quarter_range(quarters_spec)
+    t = time.time()
+    inbox = ensure_data(scale, seed, cache, quarters)
+    generation = time.time() - t
+    labels = [str(q) for q in quarters]
+    work = cache / f"work-{scale}"
+    results = [run_once(inbox, labels, work, memory_limit) for _ in range(repeats)]
+    links = link_quality(inbox, work, labels[-1])
+    summary = {
+        "scale": scale,
+        "households": SCALES[scale],
+        "quarter": labels[-1],
+        "repeats": repeats,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "generation_seconds_this_call": round(generation, 1),
+        "total_seconds_median": round(statistics.median(r.total_seconds for r in results), 2),
+        "peak_rss_gb_max": round(max(r.peak_rss_bytes for r in results) / 2**30, 2),
+        "stages": {
+            name: {
+                "seconds_median": round(statistics.median(r.stages[name].seconds for r in results), 2),
+                "rows": results[0].stages[name].rows,
+                "rows_per_second": round(results[0].stages[name].rows / max(statistics.median(r.stages[name].seconds for r in results), 1e-9)),
+                "peak_rss_gb": round(max(r.stages[name].peak_rss_bytes for r in results) / 2**30, 2),
+            }
+            for name in STAGES
+        },
+        "repeats_detail": [
+            {"total_seconds": round(r.total_seconds, 2), "stages": {n: round(s.seconds, 2) for n, s in r.stages.items()}} for r in results
+        ],
+        "link_quality": links,
+    }
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    print(f"\ndoudi bench — scale {summary['scale']} ({summary['households']:,} households), quarter {summary['quarter']}, "
+          f"median of {summary['repeats']} run(s), {summary['machine']['cpus']} CPUs")
+    print(f"{'stage':<8}{'seconds':>10}{'rows':>14}{'rows/s':>14}{'peak RSS GB':>14}")
+    for name, s in summary["stages"].items():
+        print(f"{name:<8}{s['seconds_median']:>10.2f}{s['rows']:>14,}{s['rows_per_second']:>14,}{s['peak_rss_gb']:>14.2f}")
+    print(f"{'total':<8}{summary['total_seconds_median']:>10.2f}{'':>28}{summary['peak_rss_gb_max']:>14.2f}")
+    print("\nlinkage against the generator's truth:")
+    for row in summary["link_quality"]:
+        print(f"  {row['source']:<11} precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
+              f"(exact-class {row['recall_exact_class']:.4f}, fuzzy-class {row['recall_fuzzy_class'] if row['recall_fuzzy_class'] is not None else '-'})")
