@@ -203,6 +203,14 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def cmd_compare_linkage(args) -> int:
+    from pipelines.link.compare import compare, print_comparison
+
+    _quiet_dagster()
+    print_comparison(compare(Path(args.inbox), args.quarter, args.memory_limit))
+    return EXIT_OK
+
+
 def cmd_ui(args) -> int:
     import subprocess
 
@@ -253,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
     p.add_argument("--json", default=None, help="also write the results as JSON here")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare-linkage", help="the exact-ID join against doudi's linker on a synthetic inbox, scored against its truth")
+    p.add_argument("--inbox", required=True)
+    p.add_argument("--quarter", required=True)
+    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
+    p.set_defaults(func=cmd_compare_linkage)
 
     p = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on localhost")
     p.add_argument("--host", default="127.0.0.1")

@@ -175,3 +175,34 @@ CREATE TABLE IF NOT EXISTS audit.exports (
     households    INTEGER,
     written_at    TIMESTAMP
 );
+
+-- Roster members found to be one person (one ID, however written) in two households:
+-- the pairs, and the person each member row belongs to. Rule D03 reads these.
+CREATE TABLE IF NOT EXISTS linked.roster_duplicates (
+    quarter            VARCHAR,
+    member_id_l        VARCHAR,
+    member_id_r        VARCHAR,
+    match_probability  DOUBLE,
+    match_method       VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS linked.roster_persons (
+    quarter     VARCHAR,
+    member_id   VARCHAR,
+    person_key  VARCHAR,   -- the smallest member_id of the person's member rows
+    members     INTEGER    -- how many member rows this person has in the quarter
+);
+
+-- What the linker did in each quarter: pairs compared per blocking rule, the prior used.
+CREATE TABLE IF NOT EXISTS audit.link_runs (
+    quarter        VARCHAR,
+    model_version  VARCHAR,
+    step           VARCHAR,   -- records | roster
+    records_left   BIGINT,
+    records_right  BIGINT,
+    prior          DOUBLE,
+    pairs_compared BIGINT,
+    pairs_by_rule  JSON,
+    links          BIGINT,
+    linked_at      TIMESTAMP
+);

@@ -19,12 +19,16 @@ MATCHES_KEY = dg.AssetKey(["linked", "matches"])
     partitions_def=quarters,
     group_name="link",
     kinds={"duckdb"},
-    description="每条部门记录与本季度花名册成员的比对结果（身份证号精确比对）",
+    description="每条部门记录与本季度花名册成员的比对结果：身份证号精确比对，再以 Splink 概率模型比对号码受损的记录；花名册内一人多户的查重",
 )
 def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
     quarter = Quarter.parse(context.partition_key)
     with doudi.connect() as con:
-        counts = link_quarter(con, quarter)
-    metadata = {f"links_{source}": sum(methods.values()) for source, methods in counts.items()}
-    metadata["methods"] = dg.MetadataValue.json(counts)
+        report = link_quarter(con, quarter, memory_limit=doudi.memory_limit, threads=doudi.threads)
+    metadata = {f"links_{source}": sum(methods.values()) for source, methods in report.methods.items()}
+    metadata["methods"] = dg.MetadataValue.json(report.methods)
+    metadata["splink_candidate_records"] = report.candidates
+    metadata["splink_pairs_compared"] = report.record_pairs.pairs_compared if report.record_pairs else 0
+    metadata["roster_duplicate_pairs"] = report.duplicate_pairs
+    metadata["prior"] = report.record_prior
     return dg.MaterializeResult(metadata=metadata)

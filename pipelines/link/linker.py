@@ -1,16 +1,47 @@
 """Linking a quarter's extract records to its roster members (`linked.matches`).
 
-The deterministic pass joins cleaned ID numbers (`warehouse/intermediate/link_exact_id.sql`);
-the result replaces the quarter's rows in one transaction.
+1. Deterministic pass (SQL, `link_exact_id.sql`): equal cleaned IDs, including IDs read
+   from certificate and student numbers and legacy 15-digit IDs upgraded to 18.
+2. Roster deduplication: member rows of one person in two households — equal valid IDs,
+   then Splink for rows whose ID is damaged or missing. The persons found this way
+   (`linked.roster_persons`) are what rule D03 reads.
+3. Splink (committed model, prior re-estimated on the quarter) for the records the
+   deterministic pass left whose ID is damaged or partial, or which could belong to a
+   member whose own ID is damaged. Each record keeps its best member (and that member's
+   other rows, if the person is enrolled twice).
+4. A record linked to one row of a person enrolled twice is linked to the other rows too.
+
+Everything of the quarter is replaced in one transaction.
 """
 
 from __future__ import annotations
 
-import duckdb
+import datetime as dt
+import json
+from dataclasses import dataclass, field
 
+import duckdb
+import polars as pl
+
+from pipelines.link import model, thresholds
+from pipelines.link.names import first_character_pinyin, name_keys
+from pipelines.link.probabilistic import ScoredPairs, score
 from pipelines.quarters import Quarter, add_months
 from pipelines.rules.params import default_parameters
 from warehouse.models import materialize
+
+MIN_PRIOR = 1e-12
+
+
+@dataclass
+class LinkReport:
+    methods: dict[str, dict[str, int]] = field(default_factory=dict)  # source -> method -> links
+    record_pairs: ScoredPairs | None = None
+    roster_pairs: ScoredPairs | None = None
+    record_prior: float = 0.0
+    roster_prior: float = 0.0
+    candidates: int = 0
+    duplicate_pairs: int = 0
 
 
 def link_params(quarter: Quarter) -> dict:
@@ -18,20 +49,178 @@ def link_params(quarter: Quarter) -> dict:
     return {"quarter": str(quarter), "q_end": quarter.end, "lookback_start": add_months(quarter.end, -lookback)}
 
 
-def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter) -> dict[str, dict[str, int]]:
+def with_name_keys(frame: pl.DataFrame) -> pl.DataFrame:
+    return pl.concat([frame, name_keys(frame["name"])], how="horizontal")
+
+
+def _union_find(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """member_id -> the smallest member_id of its connected component (pairs only; the
+    pairs are few, a fraction of a percent of the roster)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, report: LinkReport, memory_limit, threads) -> pl.DataFrame:
+    """Pairs of member rows (in different households) that are one person."""
+    con.register("__members_keys", members.select("unique_id", "household_id", "id18", "id_valid").to_arrow())
+    exact = con.execute(
+        """SELECT a.unique_id AS left_id, b.unique_id AS right_id, 1.0::DOUBLE AS match_probability, 'exact_id' AS match_method
+           FROM __members_keys a JOIN __members_keys b ON a.id18 = b.id18 AND a.unique_id < b.unique_id
+           WHERE a.id_valid AND b.id_valid AND a.household_id <> b.household_id"""
+    ).pl()
+    con.unregister("__members_keys")
+    n = members.height
+    valid_share = float(members["id_valid"].mean() or 0.0)
+    expected = max(exact.height, 1) / max(valid_share**2, 0.5)
+    report.roster_prior = max(expected / max(n * (n - 1) / 2, 1), MIN_PRIOR)
+    damaged = members.filter(~pl.col("id_valid"))
+    scored = ScoredPairs(pl.DataFrame())
+    fuzzy = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_method": pl.Utf8})
+    if damaged.height:
+        scored = score(members, None, report.roster_prior, thresholds.NEED, memory_limit, threads)
+        fuzzy = scored.pairs.select(
+            pl.min_horizontal("left_id", "right_id").alias("left_id"),
+            pl.max_horizontal("left_id", "right_id").alias("right_id"),
+            "match_probability",
+            pl.lit("probabilistic").alias("match_method"),
+        )
+    report.roster_pairs = scored
+    pairs = pl.concat([exact.select(fuzzy.columns), fuzzy]).unique(["left_id", "right_id"], keep="first", maintain_order=True)
+    report.duplicate_pairs = pairs.height
+    return pairs
+
+
+def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit: str | None = None, threads: int | None = None) -> LinkReport:
+    report = LinkReport()
     params = link_params(quarter)
     materialize(con, "intermediate/int_roster", params)
     materialize(con, "intermediate/int_extract_identities", params)
-    materialize(con, "intermediate/link_exact_id", params, table="__links")
+    materialize(con, "intermediate/link_exact_id", params, table="__exact_links")
+    materialize(con, "intermediate/link_identities", params)
+    first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
+    con.register("__surname_keys_frame", first_character_pinyin(first_chars).to_arrow())
+    con.execute("CREATE OR REPLACE TEMP TABLE __surname_keys AS SELECT * FROM __surname_keys_frame")
+    con.unregister("__surname_keys_frame")
+    materialize(con, "intermediate/link_candidate_records", params, table="__candidates")
+
+    members = with_name_keys(con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl())
+    candidates = with_name_keys(con.execute("SELECT * FROM __candidates").pl())
+    report.candidates = candidates.height
+
+    # ---- one person, several member rows ------------------------------------------------
+    duplicates = roster_duplicates(con, members, report, memory_limit, threads)
+    person = _union_find(list(zip(duplicates["left_id"].to_list(), duplicates["right_id"].to_list())))
+    persons = pl.DataFrame({"member_id": list(person), "person_key": list(person.values())}, schema={"member_id": pl.Utf8, "person_key": pl.Utf8})
+    persons = persons.with_columns(pl.len().over("person_key").cast(pl.Int32).alias("members"))
+
+    # ---- records the deterministic pass left ---------------------------------------------
+    n_records, n_valid_records, n_exact = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(*) FROM __exact_links) FROM link_identities WHERE side = 'record'"
+    ).fetchone()
+    valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
+    expected_links = n_exact / max(valid_share, 0.5)
+    report.record_prior = max(expected_links / max(n_records * members.height, 1), MIN_PRIOR)
+    scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads)
+    report.record_pairs = scored
+
+    # ---- combine, keep each record's best person, spread over that person's rows ----------
+    scored_pairs = scored.pairs.join(
+        members.select(pl.col("unique_id").alias("right_id"), pl.col("name_s").alias("member_name")), on="right_id", how="left"
+    )
+    con.register("__scored", scored_pairs.to_arrow())
+    con.register("__persons", persons.to_arrow())
+    con.register("__duplicates", duplicates.to_arrow())
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE __links AS
+        WITH probabilistic AS (
+            SELECT split_part(left_id, ':', 1) AS source,
+                   substr(left_id, length(split_part(left_id, ':', 1)) + 2) AS record_key,
+                   right_id AS member_id, match_probability, match_weight, member_name,
+                   coalesce(p.person_key, right_id) AS person_key
+            FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id
+        ),
+        ranked AS (
+            SELECT *,
+                   first_value(person_key) OVER w AS best_person,
+                   first_value(member_name) OVER w AS best_name,
+                   first_value(match_weight) OVER w AS best_weight
+            FROM probabilistic
+            WINDOW w AS (PARTITION BY source, record_key ORDER BY match_weight DESC, member_id)
+        ),
+        best AS (
+            -- The person of each record's best member; and members who score as well and
+            -- bear the same name: one person on two member rows whose IDs the roster wrote
+            -- wrongly in two different ways (the roster deduplication cannot pair those).
+            SELECT * FROM ranked
+            WHERE person_key = best_person OR (match_weight >= best_weight - 1.0 AND member_name = best_name)
+        ),
+        direct AS (
+            SELECT source, record_key, member_id, match_probability, match_method FROM __exact_links
+            UNION ALL
+            SELECT source, record_key, member_id, match_probability, 'probabilistic' FROM best
+        ),
+        cluster_strength AS (  -- how sure we are that a person's member rows are one person
+            SELECT p.person_key, min(d.match_probability) AS strength
+            FROM __duplicates AS d JOIN __persons AS p ON p.member_id = d.left_id
+            GROUP BY ALL
+        ),
+        spread AS (
+            SELECT d.source, d.record_key, other.member_id,
+                   least(d.match_probability, s.strength) AS match_probability, 'roster_duplicate' AS match_method
+            FROM direct AS d
+            JOIN __persons AS mine ON mine.member_id = d.member_id
+            JOIN __persons AS other ON other.person_key = mine.person_key AND other.member_id <> d.member_id
+            JOIN cluster_strength AS s ON s.person_key = mine.person_key
+        )
+        SELECT ?::VARCHAR AS quarter, source, record_key, member_id, match_probability, match_method
+        FROM (SELECT * FROM direct UNION ALL SELECT * FROM spread)
+        QUALIFY row_number() OVER (PARTITION BY source, record_key, member_id ORDER BY match_probability DESC,
+                                   match_method = 'roster_duplicate') = 1
+        """,
+        [str(quarter)],
+    )
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM linked.matches WHERE quarter = ?", [str(quarter)])
+        q = str(quarter)
+        con.execute("DELETE FROM linked.matches WHERE quarter = ?", [q])
         con.execute("INSERT INTO linked.matches BY NAME SELECT * FROM __links")
+        con.execute("DELETE FROM linked.roster_duplicates WHERE quarter = ?", [q])
+        con.execute(
+            "INSERT INTO linked.roster_duplicates SELECT ?, left_id, right_id, match_probability, match_method FROM __duplicates", [q]
+        )
+        con.execute("DELETE FROM linked.roster_persons WHERE quarter = ?", [q])
+        con.execute("INSERT INTO linked.roster_persons SELECT ?, member_id, person_key, members FROM __persons", [q])
+        con.execute("DELETE FROM audit.link_runs WHERE quarter = ?", [q])
+        now = dt.datetime.now()
+        for step, pairs, left, right, prior in (
+            ("records", report.record_pairs, candidates.height, members.height, report.record_prior),
+            ("roster", report.roster_pairs, members.height, members.height, report.roster_prior),
+        ):
+            con.execute(
+                "INSERT INTO audit.link_runs VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [q, model.MODEL_VERSION, step, left, right, prior, pairs.pairs_compared if pairs else 0,
+                 json.dumps(pairs.pairs_by_rule if pairs else {}), pairs.pairs.height if pairs and pairs.pairs.height else 0, now],
+            )
         con.execute("COMMIT")
-    except Exception:
+    except BaseException:
         con.execute("ROLLBACK")
         raise
-    counts: dict[str, dict[str, int]] = {}
+    finally:
+        for name in ("__scored", "__persons", "__duplicates"):
+            con.unregister(name)
     for source, method, n in con.execute("SELECT source, match_method, count(*) FROM __links GROUP BY ALL ORDER BY ALL").fetchall():
-        counts.setdefault(source, {})[method] = int(n)
-    return counts
+        report.methods.setdefault(source, {})[method] = int(n)
+    return report

@@ -60,6 +60,13 @@ def generate(
         )
     )
     links.write_csv(truth_dir / "links.csv")
+    roster_persons = pl.concat(
+        [
+            truth.roster(q).select(pl.lit(str(quarter)).alias("quarter"), "member_id", pl.col("person_id").cast(pl.Utf8).alias("person_id"))
+            for q, quarter in enumerate(quarters)
+        ]
+    )
+    roster_persons.write_csv(truth_dir / "roster_persons.csv")
     warnings.write_csv(truth_dir / "warnings.csv")
     quarantine.write_csv(truth_dir / "quarantine.csv")
     summary = {
@@ -87,6 +94,8 @@ TRUTH_README = """# truth/ — what the pipeline must find (synthetic data only)
 - `warnings.csv`: quarter, rule_code, household_id, member_id, severity, due_date, requires.
   RULES.md applied to the true state using recoverable links only; `requires` says whether
   the warning rests on exact links only, on a fuzzy link, or on the roster alone.
+- `roster_persons.csv`: quarter, member_id, person_id — which member rows are the same
+  real person (one person enrolled in two households has two rows with one person_id).
 - `quarantine.csv`: rows that were made unreadable on purpose (and exact duplicate rows):
   the pipeline must quarantine them, with the reason code given.
 - `manifest.json`: the generator's settings and counts.

@@ -119,6 +119,7 @@ def render_names(rng: np.random.Generator, names: pl.Series, rates: dict[str, fl
     space = draw < rates.get("space", 0.02)
     homophone = (draw >= 0.02) & (draw < 0.02 + rates.get("homophone", 0.007))
     traditional = (draw >= 0.03) & (draw < 0.03 + rates.get("traditional", 0.005))
+    mistyped = (draw >= 0.04) & (draw < 0.04 + rates.get("mistyped", 0.003))
     out = text.copy()
     out[space] = np.strings.add(np.strings.add(np.strings.slice(text[space], 0, 1), " "), np.strings.slice(text[space], 1, None))
     variant[space] = "space"
@@ -137,6 +138,15 @@ def render_names(rng: np.random.Generator, names: pl.Series, rates: dict[str, fl
         moved = changed != text[idx]
         out[idx[moved]] = changed[moved]
         variant[idx[moved]] = "traditional"
+    idx = np.flatnonzero(mistyped & (np.strings.str_len(text) >= 2) & (np.strings.find(text, "·") < 0))
+    if len(idx):  # the last character of the given name replaced by another common one
+        from pipelines.synth.identity import GIVEN_CHARS
+
+        replacement = np.array(list(GIVEN_CHARS))[rng.integers(0, len(GIVEN_CHARS), len(idx))]
+        changed = np.strings.add(np.strings.slice(text[idx], 0, -1), replacement)
+        moved = changed != text[idx]
+        out[idx[moved]] = changed[moved]
+        variant[idx[moved]] = "mistyped"
     dotted = np.strings.find(out, "·") >= 0
     dot_style = rng.integers(0, 3, n)
     out = np.where(dotted & (dot_style == 1), np.strings.replace(out, "·", "•"), out)

@@ -100,13 +100,16 @@ class Truth:
         for source in ("medical", "disability", "education", "death", "detention"):
             recs = self._linkable_records(q, source)
             joined = recs.join(roster, left_on="__person_id", right_on="person_id", how="inner")
+            cls = link_class(pl.col("read"), pl.col("roster_id_kind"))
+            # A damaged ID and a mistyped name together are two faults: not recoverable.
+            cls = pl.when((cls == "fuzzy") & (pl.col("__name_variant") == "mistyped")).then(pl.lit("unrecoverable")).otherwise(cls)
             frames.append(
                 joined.select(
                     pl.lit(str(self.quarters[q])).alias("quarter"),
                     pl.lit(source).alias("source"),
                     "record_key",
                     "member_id",
-                    link_class(pl.col("read"), pl.col("roster_id_kind")).alias("link_class"),
+                    cls.alias("link_class"),
                     pl.col("__id_damage").alias("id_damage"),
                     pl.col("roster_id_kind"),
                 )

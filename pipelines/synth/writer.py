@@ -108,7 +108,8 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             if bad_date is not None:
                 text = pl.select(pl.when(bad_date == col.name).then(pl.lit("不详")).otherwise(text)).to_series()
             if as_xlsx and date_style == "iso" and rng.random() < 0.5:
-                native[col.name] = [None if v is None else v for v in values.to_list()]
+                unreadable = bad_date.to_list() if bad_date is not None else [None] * len(values)
+                native[col.name] = ["不详" if b == col.name else v for v, b in zip(values.to_list(), unreadable)]
         elif col.type == "money":
             text = render_money(values, money_style)
             if as_xlsx and rng.random() < 0.5:
@@ -125,9 +126,7 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
         damaged_text, damaged = excel_text(texts["id_number"], excel_style)
         texts["id_number"] = damaged_text
         label = "excel6" if excel_style == "general" else "excel15"
-        meta = meta.with_columns(
-            pl.when(pl.Series(damaged)).then(pl.lit(label)).otherwise(pl.col("__id_damage")).alias("__id_damage")
-        )
+        meta = meta.with_columns(_excel_damage(pl.Series(damaged), label))
     if excel_style == "numeric_cells" and "id_number" in texts:
         ids = texts["id_number"].to_numpy().astype("<U40")
         numeric = np.strings.isdigit(ids) & (np.strings.str_len(ids) == 18)
@@ -135,9 +134,7 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
         if numeric.any():
             rounded[numeric] = excel_rounded(ids[numeric], 15).astype(np.float64) * 1000.0
         native["id_number"] = [float(r) if k else t for r, k, t in zip(rounded, numeric, ids.tolist())]
-        meta = meta.with_columns(
-            pl.when(pl.Series(numeric)).then(pl.lit("excel15")).otherwise(pl.col("__id_damage")).alias("__id_damage")
-        )
+        meta = meta.with_columns(_excel_damage(pl.Series(numeric), "excel15"))
 
     # ---- headers and layout ---------------------------------------------------------------------
     headers = {}
@@ -167,6 +164,18 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             text = f"{title}\n" + text
         path.write_bytes(text.encode(encoding))
     return meta.with_columns(pl.lit(str(path.relative_to(folder.parent))).alias("file"), pl.lit(spec.source).alias("source"))
+
+
+def _excel_damage(damaged: pl.Series, label: str) -> pl.Expr:
+    """The damage a row ends with once Excel has rounded its ID: a typo underneath the
+    rounding is kept in the label (two faults: the truth calls that unrecoverable)."""
+    typo = pl.col("__id_damage").is_in(["typo_sub", "typo_swap"])
+    return (
+        pl.when(damaged & typo).then(pl.lit(f"{label}+typo"))
+        .when(damaged).then(pl.lit(label))
+        .otherwise(pl.col("__id_damage"))
+        .alias("__id_damage")
+    )
 
 
 def _write_xlsx(path: Path, table: pl.DataFrame, native: dict[str, list], title: str | None) -> None:

@@ -1,0 +1,190 @@
+"""Train the person-linkage model and write it to `model/<version>.json`.
+
+    python -m pipelines.link.train [--households 20000] [--seed 7]
+
+Trained on a synthetic province (there is no real data in this repository):
+- m probabilities from the generator's truth (`estimate_m_from_label_column`: every pair
+  of identities of one person), so they are the shares of true matches that compare each
+  way; levels the truth never shows get a value from what they mean (PRIOR_M);
+- u probabilities by random sampling of record-member pairs, except for the ID levels that
+  two different people essentially never reach, whose u is set from how densely a real
+  province fills the ID space (RARE_U);
+- the prior is re-estimated on every run, so it is not part of what is learned here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.link import model
+from pipelines.link.linker import link_params, with_name_keys
+from pipelines.link.probabilistic import SPLINK_COLUMNS
+from pipelines.quarters import quarter_range
+from warehouse.connection import connect
+from warehouse.models import materialize
+
+RECORD_SAMPLE = 400_000
+
+
+def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Identities of a sample of records and of all members, each with the true person."""
+    links = pl.read_csv(truth / "links.csv", schema_overrides={"record_key": pl.Utf8, "member_id": pl.Utf8})
+    persons = pl.read_csv(truth / "roster_persons.csv", schema_overrides={"member_id": pl.Utf8, "person_id": pl.Utf8})
+    persons = persons.filter(pl.col("quarter") == str(quarter))
+    record_person = (
+        links.filter(pl.col("quarter") == str(quarter))
+        .join(persons.select("member_id", "person_id"), on="member_id")
+        .select(pl.concat_str([pl.col("source"), pl.lit(":"), pl.col("record_key")]).alias("unique_id"), "person_id")
+        .unique("unique_id")
+    )
+    with connect(warehouse) as con:
+        params = link_params(quarter)
+        for name in ("int_roster", "int_extract_identities", "link_identities"):
+            materialize(con, f"intermediate/{name}", params)
+        members = con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl()
+        records = con.execute(
+            f"SELECT * FROM link_identities WHERE side = 'record' AND (id18 IS NOT NULL OR partial15 IS NOT NULL OR partial6 IS NOT NULL) "
+            f"USING SAMPLE reservoir({RECORD_SAMPLE} ROWS) REPEATABLE (3)"
+        ).pl()
+    members = members.join(persons.select(pl.col("member_id").alias("unique_id"), "person_id"), on="unique_id", how="left")
+    records = records.join(record_person, on="unique_id", how="left")
+    label = pl.coalesce(pl.col("person_id"), pl.concat_str([pl.lit("nobody:"), pl.col("unique_id")])).alias("person_label")
+    # One record and one member row per person: m must count record-member pairs only,
+    # not the many pairs of one person's own settlements (or member rows) with each other.
+    records = records.with_columns(label).unique("person_label", keep="first", maintain_order=True)
+    members = members.with_columns(label).unique("person_label", keep="first", maintain_order=True)
+    return with_name_keys(records), with_name_keys(members)
+
+
+def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
+    from splink import Linker, block_on
+    from splink.internals.duckdb.database_api import DuckDBAPI
+
+    from pipelines.ingest.load import load_source
+    from pipelines.synth.generate import generate
+    from sources.registry import all_sources
+
+    quarter = quarter_range("2025Q1")[0]
+    with tempfile.TemporaryDirectory(prefix="doudi-train-") as tmp:
+        inbox = Path(tmp) / "inbox"
+        generate(inbox, [quarter], households=households, seed=seed)
+        warehouse = Path(tmp) / "train.duckdb"
+        with connect(warehouse) as con:
+            for spec in all_sources():
+                load_source(con, spec, inbox / str(quarter), str(quarter), "train")
+        records, members = _identities(warehouse, quarter, inbox / "truth")
+
+    con = duckdb.connect()
+    columns = SPLINK_COLUMNS + ["person_label"]
+    con.register("__r", records.select(columns).to_arrow())
+    con.register("__m", members.select(columns).to_arrow())
+    con.execute("CREATE TABLE a_records AS SELECT * FROM __r; CREATE TABLE b_members AS SELECT * FROM __m")
+    db = DuckDBAPI(con)
+    settings = model.untrained_settings()
+    settings.additional_columns_to_retain = ["person_label"]
+    linker = Linker(
+        [db.register("a_records", dataset_display_name="a_records"), db.register("b_members", dataset_display_name="b_members")],
+        settings,
+        log_level=logging.WARNING,
+    )
+    valid = float(records["id_valid"].mean()) * float(members["id_valid"].mean())
+    linker.training.estimate_probability_two_random_records_match(["l.id18 = r.id18 AND l.id_valid AND r.id_valid"], recall=valid)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e7, seed=seed)
+    linker.training.estimate_m_from_label_column("person_label")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    linker.misc.save_model_to_json(str(out), overwrite=True)
+    trained = json.loads(out.read_text(encoding="utf-8"))
+    _set_rare_u(trained)
+    _fill_prior_m(trained)
+    trained["additional_columns_to_retain"] = []
+    out.write_text(json.dumps(trained, ensure_ascii=False, indent=2), encoding="utf-8")
+    meta = {
+        "version": model.MODEL_VERSION,
+        "trained_on": dt.date.today().isoformat(),
+        "data": f"synthetic province (doudi synth), {households} households, seed {seed}, quarter {quarter}",
+        "records_sampled": records.height,
+        "members": members.height,
+        "training_prior": trained["probability_two_random_records_match"],
+        "note": "The prior is re-estimated on every run; m and u are reused.",
+    }
+    model.META_PATH.write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return meta
+
+
+# m for levels the training truth does not show (or shows too rarely to count on), set from
+# what they mean: the share of true matches in which two identities compare that way.
+PRIOR_M = {
+    "id18": {
+        "two different valid IDs": 1e-4,  # a person with two valid IDs: a registration error
+        "same ID, check digit wrong on both": 0.001,  # one wrong ID copied between departments
+        "two digits wrong": 5e-4,
+        "only Excel's six digits agree": 0.01,
+        "All other comparisons": 5e-4,
+    },
+    "birth_date": {  # when one side has no full ID, its birth date is usually right
+        "Exact match on birth_date": 0.95,
+        "Abs difference of 'birth_date <= 31 day'": 0.02,
+        "Abs difference of 'birth_date <= 366 day'": 0.02,
+        "All other comparisons": 0.01,
+    },
+    "sex": {"Exact match on sex": 0.99, "All other comparisons": 0.01},
+}
+
+# u for the ID levels two different people almost never reach, for a province of about
+# 35 million people whose IDs spread over ~130 county codes, ~29,000 birth dates and 1,000
+# sequence numbers (a synthetic province is far too sparse to count these on):
+# - one digit wrong: an ID has ~180 one-edit neighbours, ~0.7% of them taken -> ~1.3 real
+#   people within one edit, out of 35 million: 4e-8;
+# - 15 Excel-rounded digits: ~1 person shares region, birth date and first sequence digit: 1e-7;
+# - region and birth date: ~9 people share them: 3e-7; two digits wrong: 1e-6;
+# - the same ID: only a data-entry collision: 1e-10.
+RARE_U = {
+    "same valid ID": 1e-10,
+    "same ID, check digit wrong on both": 1e-10,
+    "one digit wrong or two swapped": 4e-8,
+    "Excel-rounded 15 digits agree": 1e-7,
+    "region and birth date agree": 3e-7,
+    "two digits wrong": 1e-6,
+}
+
+
+def _fill_prior_m(trained: dict) -> None:
+    for comparison in trained["comparisons"]:
+        defaults = PRIOR_M.get(comparison["output_column_name"], {})
+        for level in comparison["comparison_levels"]:
+            label = level.get("label_for_charts")
+            if label in defaults and (level.get("m_probability") is None or label == "two different valid IDs"):
+                level["m_probability"] = defaults[label]
+
+
+def _set_rare_u(trained: dict) -> None:
+    for comparison in trained["comparisons"]:
+        if comparison["output_column_name"] != "id18":
+            continue
+        for level in comparison["comparison_levels"]:
+            label = level.get("label_for_charts")
+            if label in RARE_U:
+                level["u_probability"] = RARE_U[label]
+        regions = [lv for lv in comparison["comparison_levels"] if lv.get("label_for_charts") == "only Excel's six digits agree"]
+        for level in regions:  # ~130 county codes in a province
+            level["u_probability"] = level.get("u_probability") or 1 / 130
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--households", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    print(json.dumps(train(args.households, args.seed), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()

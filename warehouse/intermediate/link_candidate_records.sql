@@ -1,0 +1,52 @@
+-- The extract records the probabilistic linker looks at: not linked by the deterministic
+-- pass, carrying an 18-digit ID or the 15 digits Excel keeps, and either with an ID that cannot be trusted as it
+-- stands, or sharing an ID key or name and birth date with a roster member whose own ID
+-- is damaged or missing. (A record with a valid ID and no such neighbour can only be
+-- about someone off the roster.) Records with no ID, or only the six digits Excel leaves,
+-- are not linked: a name and a county do not identify a person. Names are compared here by the pinyin of their first
+-- character (`__surname_keys`, built in Python), so that 劉凱 and 刘凯 meet; Splink then
+-- compares the whole names.
+with
+
+surnames as (
+    select first_char, surname_py from __surname_keys
+),
+
+records as (
+    select r.*, s.surname_py
+    from link_identities as r
+    left join surnames as s on s.first_char = left(r.name, 1)
+    where r.side = 'record'
+      and (r.id18 is not null or r.partial15 is not null)
+      and r.unique_id not in (select source || ':' || record_key from __exact_links)
+),
+
+damaged_members as (
+    select m.*, s.surname_py
+    from link_identities as m
+    left join surnames as s on s.first_char = left(m.name, 1)
+    where m.side = 'member' and not m.id_valid
+),
+
+untrusted as (
+    select * from records where not id_valid
+),
+
+near_damaged_member as (
+    select r.* from records as r semi join damaged_members as m on r.k_no_region = m.k_no_region
+    union select r.* from records as r semi join damaged_members as m on r.k_no_year = m.k_no_year
+    union select r.* from records as r semi join damaged_members as m on r.k_no_month_day = m.k_no_month_day
+    union select r.* from records as r semi join damaged_members as m on r.k_no_sequence = m.k_no_sequence
+    union select r.* from records as r semi join damaged_members as m on r.k_no_6_7 = m.k_no_6_7
+    union select r.* from records as r semi join damaged_members as m on r.k_no_10_11 = m.k_no_10_11
+    union select r.* from records as r semi join damaged_members as m on r.k_no_14_15 = m.k_no_14_15
+    union select r.* from records as r semi join damaged_members as m on r.surname_py = m.surname_py and r.birth_date = m.birth_date
+),
+
+final as (
+    select * exclude (surname_py) from untrusted
+    union
+    select * exclude (surname_py) from near_damaged_member
+)
+
+select * from final
