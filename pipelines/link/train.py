@@ -2,7 +2,11 @@
 
     python -m pipelines.link.train [--households 20000] [--seed 7]
 
-Trained on a synthetic province (there is no real data in this repository):
+Trained on a synthetic province (there is no real data in this repository), on the pairs
+the linker actually scores: records whose ID is damaged or partial, and records whose
+person's roster ID is damaged, against the roster. (Splink only ever sees those: two
+intact IDs are settled by the deterministic pass. Learning m on all pairs would make a
+typo look like rare evidence, since most true pairs have no typo.)
 - m probabilities from the generator's truth (`estimate_m_from_label_column`: every pair
   of identities of one person), so they are the shares of true matches that compare each
   way; levels the truth never shows get a value from what they mean (PRIOR_M);
@@ -31,7 +35,7 @@ from pipelines.quarters import quarter_range
 from warehouse.connection import connect
 from warehouse.models import materialize
 
-RECORD_SAMPLE = 400_000
+RECORD_SAMPLE = 2_000_000
 
 
 def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -57,10 +61,18 @@ def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl
     members = members.join(persons.select(pl.col("member_id").alias("unique_id"), "person_id"), on="unique_id", how="left")
     records = records.join(record_person, on="unique_id", how="left")
     label = pl.coalesce(pl.col("person_id"), pl.concat_str([pl.lit("nobody:"), pl.col("unique_id")])).alias("person_label")
+    records, members = records.with_columns(label), members.with_columns(label)
+    # The linker's population: damaged or partial record IDs, and records of people whose
+    # roster ID is damaged.
+    damaged_people = members.filter(~pl.col("id_valid"))["person_label"]
+    records = records.filter(
+        (~pl.col("id_valid") & (pl.col("id18").is_not_null() | pl.col("partial15").is_not_null()))
+        | pl.col("person_label").is_in(damaged_people.implode())
+    )
     # One record and one member row per person: m must count record-member pairs only,
     # not the many pairs of one person's own settlements (or member rows) with each other.
-    records = records.with_columns(label).unique("person_label", keep="first", maintain_order=True)
-    members = members.with_columns(label).unique("person_label", keep="first", maintain_order=True)
+    records = records.unique("person_label", keep="first", maintain_order=True)
+    members = members.unique("person_label", keep="first", maintain_order=True)
     return with_name_keys(records), with_name_keys(members)
 
 
@@ -95,8 +107,8 @@ def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
         settings,
         log_level=logging.WARNING,
     )
-    valid = float(records["id_valid"].mean()) * float(members["id_valid"].mean())
-    linker.training.estimate_probability_two_random_records_match(["l.id18 = r.id18 AND l.id_valid AND r.id_valid"], recall=valid)
+    # The prior is re-estimated on every run; this one only makes the saved model complete.
+    linker.training.estimate_probability_two_random_records_match(["l.person_label = r.person_label"], recall=1.0)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e7, seed=seed)
     linker.training.estimate_m_from_label_column("person_label")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +136,8 @@ def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
 PRIOR_M = {
     "id18": {
         "two different valid IDs": 1e-4,  # a person with two valid IDs: a registration error
-        "same ID, check digit wrong on both": 0.001,  # one wrong ID copied between departments
+        "same ID, check digit wrong on both": 0.01,  # one wrong ID copied between departments
+        "same valid ID": 0.01,  # only met when one row of a person twice enrolled is damaged
         "two digits wrong": 5e-4,
         "only Excel's six digits agree": 0.01,
         "All other comparisons": 5e-4,
@@ -161,7 +174,7 @@ def _fill_prior_m(trained: dict) -> None:
         defaults = PRIOR_M.get(comparison["output_column_name"], {})
         for level in comparison["comparison_levels"]:
             label = level.get("label_for_charts")
-            if label in defaults and (level.get("m_probability") is None or label == "two different valid IDs"):
+            if label in defaults and (level.get("m_probability") is None or label in ("two different valid IDs", "same valid ID")):
                 level["m_probability"] = defaults[label]
 
 

@@ -85,7 +85,7 @@ def test_hand_built_pairs(record, member, id_level, name_level, links):
     elif links == "need":
         assert p >= thresholds.NEED, scored["match_weight"]
     else:
-        assert p < 0.01, scored["match_weight"]
+        assert p < 0.05, scored["match_weight"]  # far below any threshold
 
 
 def test_a_member_without_an_id_is_found_by_name_birth_date_and_sex():
