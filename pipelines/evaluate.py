@@ -1,9 +1,10 @@
 """Scoring a warehouse against a synthetic province's truth (`doudi evaluate`).
 
 Warnings are matched on (quarter, rule_code, household_id, member_id); links on
-(quarter, source, record_key, member_id). Recall is reported over everything the truth
-lists and over what an exact-ID join could find (`requires` exact or roster, link class
-exact), so the cost of the damaged IDs is visible separately.
+(quarter, source, record_key, member_id). Precision counts as right anything the truth
+lists (warnings resting on unrecoverable links included); recall is over what a linker can
+be expected to find (recoverable links), and separately over what an exact-ID join could
+find (`requires` exact or roster), so the cost of the damaged IDs is visible.
 """
 
 from __future__ import annotations
@@ -71,11 +72,14 @@ def warning_scores(found: pl.DataFrame, truth: pl.DataFrame, quarters: list[str]
     rows = []
     for rule in rules:
         f = found.filter((pl.col("rule_code") == rule) & pl.col("quarter").is_in(quarters))
-        t = truth.filter((pl.col("rule_code") == rule) & pl.col("quarter").is_in(quarters))
+        t_all = truth.filter((pl.col("rule_code") == rule) & pl.col("quarter").is_in(quarters))
+        t = t_all.filter(pl.col("requires") != "unrecoverable")
         overall = _score(f, t, WARNING_KEY)
+        right = f.select(WARNING_KEY).unique().join(t_all.select(WARNING_KEY).unique(), on=WARNING_KEY, how="semi", nulls_equal=True).height
+        overall = Score(overall.true_positive, f.select(WARNING_KEY).unique().height - right, overall.false_negative)
         exact_truth = t.filter(pl.col("requires").is_in(["exact", "roster"]))
         exact_recall = _score(f.join(exact_truth.select(WARNING_KEY), on=WARNING_KEY, how="semi", nulls_equal=True), exact_truth, WARNING_KEY).recall
-        matched = f.join(t.select(WARNING_KEY + [pl.col("severity").alias("true_severity")]), on=WARNING_KEY, how="inner", nulls_equal=True)
+        matched = f.join(t_all.select(WARNING_KEY + [pl.col("severity").alias("true_severity")]), on=WARNING_KEY, how="inner", nulls_equal=True)
         severity_agree = (matched["severity"] == matched["true_severity"]).mean() if matched.height else None
         rows.append(
             {

@@ -1,6 +1,6 @@
 """A warning's evidence (JSON in the warehouse) as one plain Chinese sentence for the
-caseworker list. One renderer per rule; every rule in the catalog must have one (a test
-holds the two lists together)."""
+caseworker list. One renderer per rule; every rule in the catalog has one (a test holds
+the two lists together)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def chinese_date(value) -> str:
 
 
 def yuan(value) -> str:
-    return f"{float(value or 0):,.0f}元"
+    amount = float(value or 0)
+    return f"{amount:,.0f}元" if abs(amount - round(amount)) < 0.005 else f"{amount:,.2f}元"
 
 
 def _d01(e: dict) -> str:
@@ -27,21 +28,112 @@ def _d01(e: dict) -> str:
     if months > 0:
         text += f"；死亡后已发放{months}个月，约多发放{yuan(e.get('estimated_overpayment_yuan'))}"
     else:
-        text += "；尚无死亡后多发放月份"
+        text += "；尚无死亡后多发放的月份"
     if e.get("living_beneficiaries") == 0:
         text += "；该户已无在世保障对象"
     return text
 
 
+def _d02(e: dict) -> str:
+    parts = []
+    for d in e.get("detentions") or []:
+        until = f"，预计{chinese_date(d.get('release_date'))}出所" if d.get("release_date") else "，尚未出所"
+        place = f"（{d.get('facility')}）" if d.get("facility") else ""
+        parts.append(f"{d.get('type')}{place}：{chinese_date(d.get('admission_date'))}入所{until}")
+    return "羁押服刑记录：" + "；".join(parts)
+
+
+def _d03(e: dict) -> str:
+    others = e.get("other_enrolments") or []
+    where = "；".join(
+        f"户编号{o.get('household_id')}（区县{o.get('county_code')}，{o.get('category')}）" for o in others
+    )
+    return f"同一人同时在{len(others) + 1}个家庭中作为保障对象：另见{where}"
+
+
+def _d04(e: dict) -> str:
+    ends = chinese_date(e.get("validity_end"))
+    how = "（认定日期加一年）" if e.get("validity_end_computed") else ""
+    if e.get("expired"):
+        return f"支出型低保{chinese_date(e.get('approval_date'))}认定，有效期至{ends}{how}，已到期"
+    return f"支出型低保{chinese_date(e.get('approval_date'))}认定，有效期至{ends}{how}，将于下季度到期"
+
+
+def _n01(e: dict) -> str:
+    parts = []
+    if float(e.get("medical_yuan") or 0):
+        parts.append(f"医疗个人负担{yuan(e.get('medical_yuan'))}")
+    if float(e.get("education_yuan") or 0):
+        parts.append(f"教育费用{yuan(e.get('education_yuan'))}")
+    detail = "（" + "、".join(parts) + "）" if parts else ""
+    months = e.get("medical_history_months")
+    history = f"（系统中有近{months}个月的医保结算数据）" if months is not None and int(months) < 12 else ""
+    text = (
+        f"近12个月刚性支出{yuan(e.get('rigid_expenditure_yuan'))}{detail}{history}，"
+        f"上年家庭总收入{yuan(e.get('annual_income_yuan'))}，{e.get('household_size')}人；"
+        f"扣除后月人均{yuan(e.get('monthly_income_per_person_after_expenditure'))}，"
+        f"低于低保标准{yuan(e.get('monthly_standard_yuan'))}"
+    )
+    if e.get("relief") == "全额救助":
+        return text + "；刚性支出超过家庭总收入，可全额救助"
+    return text + f"，每人每月差额{yuan(e.get('monthly_gap_per_person'))}；家庭金融资产{yuan(e.get('financial_assets_yuan'))}，未超过上限{yuan(e.get('asset_limit_yuan'))}"
+
+
+def _certificates(e: dict) -> str:
+    return "；".join(
+        f"{c.get('category')}{c.get('grade')}（证号{c.get('certificate_no')}，{c.get('status')}）" for c in e.get("certificates") or []
+    )
+
+
 def _n02(e: dict) -> str:
-    certs = e.get("certificates") or []
-    parts = [f"{c.get('category')}{c.get('grade')}（证号{c.get('certificate_no')}，{c.get('status')}）" for c in certs]
-    return f"低保边缘家庭成员持有残疾人证：{'；'.join(parts)}，可单独申请低保"
+    return f"低保边缘家庭成员持有残疾人证：{_certificates(e)}，可单独申请低保"
+
+
+def _n03(e: dict) -> str:
+    return f"单人户低保对象持有残疾人证：{_certificates(e)}，可能符合特困人员认定条件"
+
+
+def _n04(e: dict) -> str:
+    parts = [f"{s.get('school') or '学校不详'}（{s.get('stage')}，学籍号{s.get('student_no')}）" for s in e.get("students") or []]
+    return "在读学生未获资助：" + "；".join(parts)
+
+
+def _n05(e: dict) -> str:
+    stays = "；".join(
+        f"{chinese_date(s.get('settlement_date'))}{s.get('institution') or ''}住院，个人负担{yuan(s.get('out_of_pocket_yuan'))}"
+        for s in e.get("settlements") or []
+    )
+    rate = float(e.get("assistance_rate") or 0)
+    return f"{stays}；医疗救助支付为0，按{rate:.0%}应救助约{yuan(e.get('expected_assistance_yuan'))}"
+
+
+def _n06(e: dict) -> str:
+    return (
+        f"本季度医疗个人负担{yuan(e.get('out_of_pocket_yuan'))}，超过上年家庭总收入{yuan(e.get('annual_income_yuan'))}的"
+        f"{float(e.get('burden_share_limit') or 0):.0%}；人均收入{yuan(e.get('income_per_person_yuan'))}，"
+        f"低于当地上年人均可支配收入{yuan(e.get('disposable_income_yuan'))}；"
+        f"建议临时救助约{yuan(e.get('suggested_amount_yuan'))}（城市低保标准{yuan(e.get('urban_standard_yuan'))}×{e.get('household_size')}人×{e.get('months')}个月）"
+    )
+
+
+def _q01(e: dict) -> str:
+    written = e.get("id_number_as_written")
+    shown = f"（花名册中为“{written}”）" if written else ""
+    return "；".join(e.get("issues") or []) + shown
 
 
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "D01": _d01,
+    "D02": _d02,
+    "D03": _d03,
+    "D04": _d04,
+    "N01": _n01,
     "N02": _n02,
+    "N03": _n03,
+    "N04": _n04,
+    "N05": _n05,
+    "N06": _n06,
+    "Q01": _q01,
 }
 
 

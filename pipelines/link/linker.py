@@ -3,8 +3,9 @@
 1. Deterministic pass (SQL, `link_exact_id.sql`): equal cleaned IDs, including IDs read
    from certificate and student numbers and legacy 15-digit IDs upgraded to 18.
 2. Roster deduplication: member rows of one person in two households — equal valid IDs,
-   then Splink for rows whose ID is damaged or missing. The persons found this way
-   (`linked.roster_persons`) are what rule D03 reads.
+   then Splink for rows whose ID is damaged or missing, and (after step 3) two rows that
+   one record links to equally well under the same name. The persons found this way
+   (`linked.roster_persons`, `linked.roster_duplicates`) are what rule D03 reads.
 3. Splink (committed model, prior re-estimated on the quarter) for the records the
    deterministic pass left whose ID is damaged or partial, or which could belong to a
    member whose own ID is damaged. Each record keeps its best member (and that member's
@@ -72,6 +73,13 @@ def _union_find(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return {x: find(x) for x in list(parent)}
 
 
+def _persons(duplicates: pl.DataFrame) -> pl.DataFrame:
+    """member_id, person_key, members: the member rows that are one person."""
+    person = _union_find(list(zip(duplicates["left_id"].to_list(), duplicates["right_id"].to_list())))
+    frame = pl.DataFrame({"member_id": list(person), "person_key": list(person.values())}, schema={"member_id": pl.Utf8, "person_key": pl.Utf8})
+    return frame.with_columns(pl.len().over("person_key").cast(pl.Int32).alias("members"))
+
+
 def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, report: LinkReport, memory_limit, threads) -> pl.DataFrame:
     """Pairs of member rows (in different households) that are one person."""
     con.register("__members_keys", members.select("unique_id", "household_id", "id18", "id_valid").to_arrow())
@@ -121,9 +129,7 @@ def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit:
 
     # ---- one person, several member rows ------------------------------------------------
     duplicates = roster_duplicates(con, members, report, memory_limit, threads)
-    person = _union_find(list(zip(duplicates["left_id"].to_list(), duplicates["right_id"].to_list())))
-    persons = pl.DataFrame({"member_id": list(person), "person_key": list(person.values())}, schema={"member_id": pl.Utf8, "person_key": pl.Utf8})
-    persons = persons.with_columns(pl.len().over("person_key").cast(pl.Int32).alias("members"))
+    persons = _persons(duplicates)
 
     # ---- records the deterministic pass left ---------------------------------------------
     n_records, n_valid_records, n_exact = con.execute(
@@ -192,6 +198,32 @@ def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit:
         """,
         [str(quarter)],
     )
+    # Two member rows linked to one record, both strongly, bearing the same name, in two
+    # households, are one person enrolled twice (typically both rows with IDs mistyped in
+    # different ways, which the roster deduplication cannot pair).
+    con.register("__member_names", members.select("unique_id", "household_id", "name_s").to_arrow())
+    bridges = con.execute(
+        """SELECT DISTINCT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
+                  least(a.match_probability, b.match_probability) AS match_probability, 'shared_records' AS match_method
+           FROM __links AS a
+           JOIN __links AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
+           JOIN __member_names AS ma ON ma.unique_id = a.member_id
+           JOIN __member_names AS mb ON mb.unique_id = b.member_id
+           WHERE a.match_probability >= ? AND b.match_probability >= ?
+             AND ma.household_id <> mb.household_id AND ma.name_s = mb.name_s""",
+        [thresholds.INELIGIBILITY, thresholds.INELIGIBILITY],
+    ).pl()
+    con.unregister("__member_names")
+    new_bridges = bridges.join(duplicates.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
+    if new_bridges.height:
+        duplicates = pl.concat([duplicates, new_bridges.select(duplicates.columns).cast(duplicates.schema)])
+        report.duplicate_pairs = duplicates.height
+        persons = _persons(duplicates)
+        con.unregister("__persons")
+        con.unregister("__duplicates")
+        con.register("__persons", persons.to_arrow())
+        con.register("__duplicates", duplicates.to_arrow())
+
     con.execute("BEGIN TRANSACTION")
     try:
         q = str(quarter)

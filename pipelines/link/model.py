@@ -118,12 +118,17 @@ NAME = cl.CustomComparison(
     ],
 )
 
-# Birth date and sex say something of their own only when one side has no full ID (a
-# record's are read from its ID; counting them beside the ID would count it twice).
-ONE_SIDE_WITHOUT_ID = "id18_l IS NULL OR id18_r IS NULL"
+# Birth date and sex say something of their own only when one side has no full ID, or
+# when an ID is damaged and both birth dates come from somewhere else than an ID (two
+# roster rows' 出生日期 and 性别 fields). A record's are read from its own ID: counting them
+# beside the ID would count the ID twice.
+ONE_SIDE_WITHOUT_ID = (
+    "id18_l IS NULL OR id18_r IS NULL OR "
+    "((NOT id_valid_l OR NOT id_valid_r) AND NOT birth_from_id_l AND NOT birth_from_id_r)"
+)
 BIRTH_DATE = cl.CustomComparison(
     output_column_name="birth_date",
-    comparison_description="出生日期（仅当一方没有完整身份证号时）",
+    comparison_description="出生日期（一方没有完整身份证号，或两条花名册记录的出生日期栏）",
     comparison_levels=[
         cll.CustomLevel(f"birth_date_l IS NULL OR birth_date_r IS NULL OR NOT ({ONE_SIDE_WITHOUT_ID})", "not informative").configure(
             is_null_level=True
@@ -136,7 +141,7 @@ BIRTH_DATE = cl.CustomComparison(
 )
 SEX = cl.CustomComparison(
     output_column_name="sex",
-    comparison_description="性别（仅当一方没有完整身份证号时）",
+    comparison_description="性别（一方没有完整身份证号，或两条花名册记录的性别栏）",
     comparison_levels=[
         cll.CustomLevel(f"sex_l IS NULL OR sex_r IS NULL OR NOT ({ONE_SIDE_WITHOUT_ID})", "not informative").configure(
             is_null_level=True

@@ -18,10 +18,10 @@ from pipelines.link import model
 
 SPLINK_COLUMNS = [
     "unique_id", "household_id", "name_s", "name_py", "surname", "id18", "id_valid", "partial15", "partial6",
-    "rounded15", "rounded6", "birth_date", "sex", "k_no_region", "k_no_year", "k_no_month_day", "k_no_sequence",
+    "rounded15", "rounded6", "birth_date", "birth_from_id", "sex", "k_no_region", "k_no_year", "k_no_month_day", "k_no_sequence",
     "k_no_6_7", "k_no_10_11", "k_no_14_15",
 ]
-SPLINK_SCHEMA = {c: (pl.Boolean if c == "id_valid" else pl.Date if c == "birth_date" else pl.Utf8) for c in SPLINK_COLUMNS}
+SPLINK_SCHEMA = {c: (pl.Boolean if c in ("id_valid", "birth_from_id") else pl.Date if c == "birth_date" else pl.Utf8) for c in SPLINK_COLUMNS}
 
 
 @dataclass

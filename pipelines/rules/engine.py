@@ -6,7 +6,11 @@ The inputs every rule reads are built once per run as temporary tables:
                         saying whether the link is strong enough for that kind of rule
   int_death_records     deaths delivered so far (accumulated)
   int_settlements       settlements of the 12 months ending Q.end, delivered so far
-A rule's own SQL reads these and the quarter's full-stock staging tables.
+  int_standards         the standard and disposable income in force on Q.end, per county
+                        and 城乡类别 (delivered standards, else the built-in defaults)
+A rule's own SQL reads these and the quarter's full-stock staging tables. Rules of a
+family run in code order and can read the findings of earlier ones (`__findings`): N06
+looks at N01's.
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ from pipelines.rules.catalog import Rule, rules_of
 from pipelines.rules.params import ParameterSet, default_parameters
 from warehouse.models import bind, materialize
 
-INPUT_MODELS = ["intermediate/int_roster", "intermediate/int_death_records", "intermediate/int_settlements"]
+INPUT_MODELS = [
+    "intermediate/int_roster",
+    "intermediate/int_death_records",
+    "intermediate/int_settlements",
+    "intermediate/int_standards",
+]
 
 
 def quarter_params(quarter: Quarter) -> dict:
     return {
         "quarter": str(quarter),
         "previous_quarter": str(quarter.previous),
+        "quarter_a_year_before": str(quarter + (-4)),
         "q_start": quarter.start,
         "q_end": quarter.end,
         "next_q_end": quarter.next.end,
+        "ineligibility_threshold": thresholds.INELIGIBILITY,
     }
 
 
@@ -47,7 +58,11 @@ def sql_value(value):
 def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet) -> dict:
     """Build the shared input tables; return the base SQL parameters."""
     lookback = params["rigid_expenditure_lookback_months"]
-    base = quarter_params(quarter) | {"lookback_start": add_months(quarter.end, -lookback)}
+    base = quarter_params(quarter) | {
+        "lookback_start": add_months(quarter.end, -lookback),
+        "default_monthly_standard_yuan": sql_value(params["default_monthly_standard_yuan"]),
+        "default_disposable_income_yuan": sql_value(params["default_disposable_income_yuan"]),
+    }
     for model in INPUT_MODELS:
         materialize(con, model, base)
     con.execute(

@@ -141,10 +141,8 @@ def medical(rng, world: World, q: int) -> Delivery:
     )
     frame = _with_identity(rng, world, frame, "medical")
     frame = _bad_dates(rng, frame, "settlement_date")
-    # 个人负担 left empty now and then: the pipeline derives it.
-    frame = frame.with_columns(
-        pl.when(pl.Series(rng.random(frame.height) < 0.08)).then(None).otherwise(pl.col("out_of_pocket_yuan")).alias("out_of_pocket_yuan")
-    )
+    # 个人负担 left empty now and then (the pipeline derives it); the record keeps its value.
+    frame = frame.with_columns(pl.Series("__blank_out_of_pocket_yuan", rng.random(frame.height) < 0.08))
     return Delivery("medical", frame, "__county")
 
 

@@ -8,10 +8,11 @@ class saying what a linker needs to find it:
   unrecoverable  no usable identity (no ID, or only the six digits Excel leaves)
 
 Warnings: RULES.md applied to the true state as delivered (the records' own values, the
-standards delivered so far), using only recoverable links. This is a second, independent
+standards delivered so far), using the recoverable links; warnings that only an
+unrecoverable link would add are listed too, marked as such. This is a second, independent
 reading of RULES.md, in polars over clean data, written without looking at the
 pipeline's SQL; where the two disagree one of them has misread the rules. Each warning
-says which link classes it rests on (`requires`: exact, fuzzy or roster).
+says which link classes it rests on (`requires`: exact, fuzzy, roster or unrecoverable).
 """
 
 from __future__ import annotations
@@ -139,9 +140,21 @@ class Truth:
 
     # ---- warnings ------------------------------------------------------------------------------
     def warnings(self, q: int) -> pl.DataFrame:
+        """The warnings a linker finding every recoverable link must raise; plus, marked
+        `requires = unrecoverable`, those that only a link no linker can be expected to
+        find would raise (a pipeline that raises them is right, one that does not is not
+        wrong)."""
+        links = self.links(q)
+        recoverable = self._warnings(q, links.filter(pl.col("link_class") != "unrecoverable"))
+        beyond = self._warnings(q, links).join(
+            recoverable.select("rule_code", "household_id", "member_id"), on=["rule_code", "household_id", "member_id"],
+            how="anti", nulls_equal=True,
+        )
+        return pl.concat([recoverable, beyond.with_columns(pl.lit("unrecoverable").alias("requires"))])
+
+    def _warnings(self, q: int, links: pl.DataFrame) -> pl.DataFrame:
         quarter = self.quarters[q]
         roster = self.roster(q)
-        links = self.links(q).filter(pl.col("link_class") != "unrecoverable")
         parts = [
             self._d01(q, quarter, roster, links),
             self._d02(q, quarter, roster, links),

@@ -121,6 +121,10 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             text = values.cast(pl.Utf8).replace(mapping)
         else:
             text = values.cast(pl.Utf8)
+        blank = f"__blank_{col.name}"  # a value the department left empty in this row
+        if blank in frame.columns:
+            text = pl.select(pl.when(frame[blank]).then(pl.lit(None)).otherwise(text)).to_series()
+            native.pop(col.name, None)
         texts[col.name] = text.fill_null("")
     if excel_style in {"general", "number"} and "id_number" in texts:
         damaged_text, damaged = excel_text(texts["id_number"], excel_style)

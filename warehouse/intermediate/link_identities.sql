@@ -68,6 +68,7 @@ final as (
         case when regexp_full_match(id18, '\d{17}[\dX]')
              then (substr(id18, 1, 6)::int + (substr(id18, 7, 1)::int >= 5)::int)::varchar end as rounded6,
         coalesce(given_birth_date, try_strptime(substr(id18, 7, 8), '%Y%m%d')::date) as birth_date,
+        given_birth_date is null as birth_from_id,
         coalesce(
             given_sex,
             case when regexp_full_match(substr(id18, 17, 1), '\d')

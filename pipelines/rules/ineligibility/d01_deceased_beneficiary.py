@@ -62,7 +62,7 @@ flagged as (
     from beneficiaries as b
     join deceased as d using (member_id)
     join household_beneficiaries as h using (household_id)
-    where b.category in ('低保', '支出型低保', '特困')
+    where list_contains($death_check_categories, b.category)
 ),
 
 final as (
@@ -96,7 +96,7 @@ RULE = Rule(
     scope="member",
     policy_ref="运民发〔2023〕50号 一（五）",
     action="核实死亡情况，自死亡之日起3个月内完成家庭状况核查，办理保障金增发、减发、停发手续，追回死亡后多发放的保障金",
-    parameters=("death_reverification_months",),
+    parameters=("death_reverification_months", "death_check_categories"),
     sql=SQL,
     doc=__doc__,
 )

@@ -36,9 +36,10 @@ def identity(uid: str, name: str, id18: str | None = None, partial15: str | None
         row["rounded15"] = str(int(id18[:15]) + (int(id18[15]) >= 5))
         row["rounded6"] = str(int(id18[:6]) + (int(id18[6]) >= 5))
         row["birth_date"] = birth or dt.date(int(id18[6:10]), int(id18[10:12]), int(id18[12:14]))
+        row["birth_from_id"] = birth is None
         row["sex"] = sex or ("男" if int(id18[16]) % 2 else "女")
     else:
-        row.update(rounded15=None, rounded6=None, birth_date=birth, sex=sex)
+        row.update(rounded15=None, rounded6=None, birth_date=birth, sex=sex, birth_from_id=False)
     for key, (a, b) in {"k_no_region": (6, 18), "k_no_sequence": (0, 14)}.items():
         row[key] = id18[a:b] if id18 else None
     return row

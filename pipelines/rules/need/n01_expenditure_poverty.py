@@ -1,0 +1,139 @@
+"""N01 支出型贫困 — a household whose rigid expenditure pushes it below the standard.
+
+晋市民〔2023〕2号 二（一）1–4: 提出申请前12个月的家庭收入，扣除同期发生的医疗费用（个人
+负担）、教育费用（获得资助后个人负担的学费、住宿费、保育教育费）等刚性支出后，家庭人均
+收入低于当地最低生活保障标准；家庭人均金融资产不超过当地36个月最低生活保障标准之和;
+二（三）: 刚性支出超过家庭总收入的全额救助，否则按差额补差救助.
+
+For a household of a candidate category (低保边缘, 刚性支出困难, 防返贫监测):
+  R = 个人负担 of every settlement of its members dated in the 12 months ending Q.end
+      (each settlement once, whichever quarter delivered it)
+    + for each member studying full time in 学前 … 本科 at a school that is not high-fee,
+      学籍状态 在读: 学年学费 + 学年住宿费 + 学年保育教育费 − 资助金额 (not below 0);
+  I = 上年家庭总收入, n = 家庭人口数 (as declared), S = the monthly standard in force on
+  Q.end for the county and 城乡类别, A = 家庭金融资产.
+Raised when (I − R) / n / 12 < S and A / n ≤ 36 × S (compared as (I − R) < 12·n·S and
+A ≤ 36·n·S, exactly, in yuan and fen). Red when R ≥ I (full relief), else orange (top-up,
+with the monthly gap per person). Household warning; due Q.end + 30 days.
+"""
+
+from pipelines.rules.catalog import Rule
+
+SQL = """
+with
+
+candidates as (
+    select distinct household_id, category, county_code, urban_rural, household_size,
+           annual_income_yuan, financial_assets_yuan
+    from int_roster
+    where list_contains($candidate_categories, category)
+),
+
+members as (
+    select member_id, household_id from int_roster where list_contains($candidate_categories, category)
+),
+
+medical as (  -- each settlement once per household
+    select m.household_id, s.settlement_id, any_value(s.out_of_pocket_yuan) as out_of_pocket_yuan
+    from int_links as l
+    join int_settlements as s on s.settlement_id = l.record_key
+    join members as m on m.member_id = l.member_id
+    where l.source = 'medical' and l.for_need
+    group by m.household_id, s.settlement_id
+),
+
+medical_by_household as (
+    select household_id, sum(out_of_pocket_yuan) as medical_yuan, count(*) as settlements
+    from medical group by household_id
+),
+
+studies as (
+    select m.household_id, e.student_no,
+           any_value(greatest(coalesce(e.tuition_yuan, 0) + coalesce(e.boarding_yuan, 0)
+                              + coalesce(e.childcare_yuan, 0) - coalesce(e.aid_yuan, 0), 0)) as cost
+    from int_links as l
+    join staging.education as e on e.student_no = l.record_key and e.quarter = $quarter
+    join members as m on m.member_id = l.member_id
+    where l.source = 'education' and l.for_need
+      and e.enrolment_status = '在读' and e.study_mode = '全日制'
+      and list_contains($education_stages, e.stage)
+      and e.high_fee is distinct from true
+    group by m.household_id, e.student_no
+),
+
+education_by_household as (
+    select household_id, sum(cost) as education_yuan, count(*) as students from studies group by household_id
+),
+
+history as (  -- how many months of settlements the warehouse held for the 12-month window
+    select count(distinct q) * 3 as months
+    from (select distinct quarter as q from staging.medical where quarter <= $quarter and quarter > $quarter_a_year_before)
+),
+
+assessed as (
+    select
+        c.*,
+        coalesce(md.medical_yuan, 0) as medical_yuan,
+        coalesce(ed.education_yuan, 0) as education_yuan,
+        coalesce(md.medical_yuan, 0) + coalesce(ed.education_yuan, 0) as rigid_expenditure_yuan,
+        s.monthly_standard_yuan, s.standard_source, s.standard_effective_date
+    from candidates as c
+    left join medical_by_household as md using (household_id)
+    left join education_by_household as ed using (household_id)
+    left join int_standards as s using (county_code, urban_rural)
+),
+
+final as (
+    select
+        household_id,
+        null::varchar as member_id,
+        case when rigid_expenditure_yuan >= annual_income_yuan then 'red' else 'orange' end as severity,
+        ($q_end + to_days($verification_days))::date as due_date,
+        json_object(
+            'rigid_expenditure_yuan', rigid_expenditure_yuan,
+            'medical_yuan', medical_yuan,
+            'education_yuan', education_yuan,
+            'annual_income_yuan', annual_income_yuan,
+            'household_size', household_size,
+            'monthly_standard_yuan', monthly_standard_yuan,
+            'standard_source', standard_source,
+            'standard_effective_date', standard_effective_date,
+            'financial_assets_yuan', financial_assets_yuan,
+            'asset_limit_yuan', $financial_asset_limit_months * household_size * monthly_standard_yuan,
+            'monthly_income_per_person_after_expenditure',
+                round((annual_income_yuan - rigid_expenditure_yuan) / household_size / 12, 2),
+            'monthly_gap_per_person',
+                round(monthly_standard_yuan - (annual_income_yuan - rigid_expenditure_yuan) / household_size / 12, 2),
+            'relief', case when rigid_expenditure_yuan >= annual_income_yuan then '全额救助' else '补差救助' end,
+            'medical_history_months', least((select months from history), $rigid_expenditure_lookback_months)
+        ) as evidence,
+        case when rigid_expenditure_yuan >= annual_income_yuan
+             then '家庭刚性支出超过家庭总收入：告知并协助申请支出型贫困家庭救助（全额救助）'
+             else '扣除刚性支出后人均收入低于低保标准：告知并协助申请支出型贫困家庭救助（补差救助）'
+        end as action
+    from assessed
+    where annual_income_yuan is not null and financial_assets_yuan is not null and monthly_standard_yuan is not null
+      and annual_income_yuan - rigid_expenditure_yuan < 12 * household_size * monthly_standard_yuan
+      and financial_assets_yuan <= $financial_asset_limit_months * household_size * monthly_standard_yuan
+)
+
+select * from final
+"""
+
+RULE = Rule(
+    code="N01",
+    title="支出型贫困",
+    kind="need",
+    scope="household",
+    policy_ref="晋市民〔2023〕2号 二（一）1–4、二（三）",
+    action="告知并协助申请支出型贫困家庭救助",
+    parameters=(
+        "candidate_categories",
+        "education_stages",
+        "financial_asset_limit_months",
+        "rigid_expenditure_lookback_months",
+        "verification_days",
+    ),
+    sql=SQL,
+    doc=__doc__,
+)
