@@ -31,7 +31,7 @@ from pipelines.quarters import Quarter, add_months
 from pipelines.rules.params import default_parameters
 from warehouse.models import materialize
 
-MIN_PRIOR = 1e-12
+MIN_PRIOR, MAX_PRIOR = 1e-12, 0.01  # a prior outside these is an artefact of tiny inputs
 
 
 @dataclass
@@ -92,7 +92,7 @@ def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, rep
     n = members.height
     valid_share = float(members["id_valid"].mean() or 0.0)
     expected = max(exact.height, 1) / max(valid_share**2, 0.5)
-    report.roster_prior = max(expected / max(n * (n - 1) / 2, 1), MIN_PRIOR)
+    report.roster_prior = min(max(expected / max(n * (n - 1) / 2, 1), MIN_PRIOR), MAX_PRIOR)
     damaged = members.filter(~pl.col("id_valid"))
     scored = ScoredPairs(pl.DataFrame())
     fuzzy = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_method": pl.Utf8})
@@ -136,8 +136,8 @@ def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit:
         "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(*) FROM __exact_links) FROM link_identities WHERE side = 'record'"
     ).fetchone()
     valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
-    expected_links = n_exact / max(valid_share, 0.5)
-    report.record_prior = max(expected_links / max(n_records * members.height, 1), MIN_PRIOR)
+    expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
+    report.record_prior = min(max(expected_links / max(n_records * members.height, 1), MIN_PRIOR), MAX_PRIOR)
     scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads)
     report.record_pairs = scored
 

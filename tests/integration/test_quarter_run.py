@@ -82,18 +82,37 @@ def test_expected_quarantine_is_quarantined(run_province):
 
 
 def test_warnings_agree_with_truth(run_province):
-    """D01 and N02 (the spine's rules): every warning raised is expected, and the
-    warnings an exact-ID join can find are all found."""
-    warnings, links = evaluate(run_province.truth, run_province.warehouse, rules=["D01", "N02"])
+    """Every rule of RULES.md against the generator's independent reading of it: every
+    warning raised is expected, every warning the recoverable links support is raised,
+    with the same severity."""
+    warnings, links = evaluate(run_province.truth, run_province.warehouse)
     print("\n", warnings)
     print(links)
+    assert set(warnings["rule_code"]) >= {"D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01"}
     for row in warnings.iter_rows(named=True):
-        assert row["precision"] == 1.0, row
-        assert row["recall_exact_id_cases"] >= 0.98, row
-        assert row["severity_agreement"] == 1.0, row
+        if row["expected"] == 0:
+            continue
+        assert row["precision"] >= 0.99, row
+        assert row["recall"] >= 0.98, row
+        assert row["recall_exact_id_cases"] >= 0.99, row
+        assert row["severity_agreement"] >= 0.99, row
     for row in links.iter_rows(named=True):
         assert row["precision"] >= 0.999, row
         assert row["recall_exact_class"] >= 0.99, row
+
+
+def test_household_cases_are_in_priority_order(run_province):
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        rows = con.execute(
+            """SELECT priority, top_severity, has_ineligibility, earliest_due_date FROM marts.household_cases
+               WHERE quarter = '2025Q2' ORDER BY priority"""
+        ).fetchall()
+        flagged = con.execute("SELECT count(DISTINCT household_id) FROM marts.warnings WHERE quarter = '2025Q2'").fetchone()[0]
+    assert len(rows) == flagged
+    rank = {"red": 0, "orange": 1, "yellow": 2}
+    keys = [(rank[sev], not inel) for _, sev, inel, _ in rows]
+    assert keys == sorted(keys)
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
 
 
 def test_warning_ids_are_stable_across_quarters(run_province):

@@ -65,9 +65,12 @@ education_by_household as (
     select household_id, sum(cost) as education_yuan, count(*) as students from studies group by household_id
 ),
 
-history as (  -- how many months of settlements the warehouse held for the 12-month window
-    select count(distinct q) * 3 as months
-    from (select distinct quarter as q from staging.medical where quarter <= $quarter and quarter > $quarter_a_year_before)
+history as (  -- how many months of settlements the warehouse holds for the 12-month window:
+              -- the quarters whose medical delivery was accepted (an empty one counts)
+    select count(distinct quarter) * 3 as months
+    from audit.ingest_log
+    where source = 'medical' and outcome in ('loaded', 'loaded_with_quarantine', 'empty')
+      and quarter <= $quarter and quarter > $quarter_a_year_before
 ),
 
 assessed as (
