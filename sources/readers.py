@@ -332,26 +332,10 @@ def _cell_text(value) -> str | None:
     return str(value)
 
 
-def read_excel_file(path: Path, display: str, spec: SourceSpec) -> FileReading:
-    from python_calamine import CalamineWorkbook
-
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    try:
-        workbook = CalamineWorkbook.from_path(str(path))
-        if not workbook.sheet_names:
-            raise InputRefused(spec.source, f"文件 {display} 没有工作表", display)
-        sheet = workbook.get_sheet_by_index(0)
-        cells = sheet.to_python(skip_empty_area=False)
-    except InputRefused:
-        raise
-    except Exception as exc:  # calamine raises its own error types for broken files
-        raise InputRefused(spec.source, f"文件 {display} 无法作为 Excel 打开：{type(exc).__name__}", display) from None
+def _sheet_reading(cells: list[list], display: str, spec: SourceSpec, checksum: str, file_format: str, path: Path) -> FileReading:
     texts = [[_cell_text(v) or "" for v in row] for row in cells[:HEADER_SCAN_ROWS]]
     if not any(any(t.strip() for t in row) for row in texts):
-        raise InputRefused(spec.source, f"文件 {display} 的第一个工作表是空的", display)
+        raise InputRefused(spec.source, f"文件 {display} 是空的", display)
     header_index = find_header(texts, spec)
     header = texts[header_index]
     positions, written, ignored = map_columns(header, spec, display)
@@ -370,9 +354,9 @@ def read_excel_file(path: Path, display: str, spec: SourceSpec) -> FileReading:
         notes=["忽略未识别的列：" + "、".join(ignored)] if ignored else [],
         path=path,
         display_name=display,
-        file_format="xlsx" if path.suffix.lower() != ".xls" else "xls",
+        file_format=file_format,
         encoding=None,
-        checksum=digest.hexdigest(),
+        checksum=checksum,
         header_row=header_index + 1,
         columns=written,
         ignored_headers=ignored,
@@ -380,14 +364,51 @@ def read_excel_file(path: Path, display: str, spec: SourceSpec) -> FileReading:
     )
 
 
+def read_excel_file(path: Path, display: str, spec: SourceSpec) -> list[FileReading]:
+    """The first sheet (department extracts), or every sheet that carries the source's
+    required columns (returned caseworker lists: `all_sheets`)."""
+    from python_calamine import CalamineWorkbook
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    file_format = "xls" if path.suffix.lower() == ".xls" else "xlsx"
+    try:
+        workbook = CalamineWorkbook.from_path(str(path))
+        names = workbook.sheet_names
+        if not names:
+            raise InputRefused(spec.source, f"文件 {display} 没有工作表", display)
+        sheets = [(name, workbook.get_sheet_by_name(name).to_python(skip_empty_area=False)) for name in (names if spec.all_sheets else names[:1])]
+    except InputRefused:
+        raise
+    except Exception as exc:  # calamine raises its own error types for broken files
+        raise InputRefused(spec.source, f"文件 {display} 无法作为 Excel 打开：{type(exc).__name__}", display) from None
+    if not spec.all_sheets:
+        if not any(any(_cell_text(v) for v in row) for row in sheets[0][1][:HEADER_SCAN_ROWS]):
+            raise InputRefused(spec.source, f"文件 {display} 的第一个工作表是空的", display)
+        return [_sheet_reading(sheets[0][1], display, spec, digest.hexdigest(), file_format, path)]
+    readings, refusals = [], []
+    for name, cells in sheets:
+        try:
+            readings.append(_sheet_reading(cells, f"{display}#{name}", spec, digest.hexdigest(), file_format, path))
+        except InputRefused as refused:
+            refusals.append(str(refused))  # a sheet of instructions, say
+    if not readings:
+        raise InputRefused(spec.source, f"文件 {display} 没有一个工作表含有所需的列：{'；'.join(refusals)}", display)
+    return readings
+
+
 def read_file(
     path: Path, display: str, spec: SourceSpec, con: duckdb.DuckDBPyConnection, table: str, tmpdir: Path
-) -> FileReading:
+) -> list[FileReading]:
+    """One reading per table in the file: one for a CSV or a department's workbook, one per
+    qualifying sheet for returned lists."""
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
         return read_excel_file(path, display, spec)
     if suffix in CSV_SUFFIXES:
-        return read_csv_file(path, display, spec, con, table, tmpdir)
+        return [read_csv_file(path, display, spec, con, table, tmpdir)]
     raise InputRefused(spec.source, f"文件 {display} 的格式不受支持（应为 .csv 或 .xlsx）", display)
 
 

@@ -23,7 +23,7 @@ ALIAS_DIR = Path(__file__).with_name("aliases")
 COLUMN_TYPES = {"key", "text", "county_code", "name", "id_number", "date", "money", "integer", "enum", "boolean"}
 DELIVERIES = {"roster", "accumulating", "full_stock"}
 # The order in which sources are listed everywhere (inbox, audit, reports).
-SOURCE_ORDER = ["households", "members", "medical", "disability", "education", "death", "detention", "standards"]
+SOURCE_ORDER = ["households", "members", "medical", "disability", "education", "death", "detention", "standards", "verifications"]
 
 
 class SpecError(ValueError):
@@ -89,6 +89,7 @@ class SourceSpec:
     required_folder: bool
     key: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
+    all_sheets: bool = False  # read every sheet of a workbook (returned caseworker lists)
 
     # ---- headers -------------------------------------------------------------------
     @functools.cached_property
@@ -180,6 +181,7 @@ def _load(path: Path) -> SourceSpec:
             required_folder=bool(data.get("required_folder", True)),
             key=key,
             columns=tuple(columns),
+            all_sheets=bool(data.get("all_sheets", False)),
         )
     except KeyError as exc:
         raise SpecError(f"{where}: missing field {exc}") from None

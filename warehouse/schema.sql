@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS rules.findings (
     action         VARCHAR,
     policy_ref     VARCHAR,
     evidence       JSON,
-    parameters     JSON
+    parameters     JSON,
+    basis          VARCHAR[]   -- the records (source:key) or roster facts the finding rests on
 );
 
 CREATE TABLE IF NOT EXISTS marts.warnings (
@@ -81,7 +82,11 @@ CREATE TABLE IF NOT EXISTS marts.warnings (
     action              VARCHAR,
     due_date            DATE,
     status              VARCHAR,
-    first_seen_quarter  VARCHAR
+    first_seen_quarter  VARCHAR,
+    evidence_basis      VARCHAR,   -- a fingerprint of what the warning rests on (rules.findings.basis)
+    verification_result VARCHAR,   -- the latest caseworker result returned for this warning: 属实 | 不属实 | 已处理
+    verification_note   VARCHAR,
+    verified_quarter    VARCHAR    -- the quarter of the list the result was written on
 );
 
 -- One row per flagged household per quarter, in priority order (priority 1 first).
@@ -140,7 +145,29 @@ CREATE TABLE IF NOT EXISTS marts.warnings_masked (
     action              VARCHAR,
     due_date            DATE,
     status              VARCHAR,
-    first_seen_quarter  VARCHAR
+    first_seen_quarter  VARCHAR,
+    verification_result VARCHAR,
+    verified_quarter    VARCHAR
+);
+
+-- The results caseworkers returned (verifications/), per delivery quarter: each warning's
+-- latest result with the rule and place of the warning it answers; matched = false when
+-- the 预警编号 is not on the list of the quarter it refers to.
+CREATE TABLE IF NOT EXISTS marts.verification_results (
+    quarter       VARCHAR,   -- the quarter the result was delivered with
+    warning_id    VARCHAR,
+    list_quarter  VARCHAR,   -- the quarter of the list it answers
+    rule_code     VARCHAR,
+    rule_title    VARCHAR,
+    county_code   VARCHAR,
+    township      VARCHAR,
+    household_id  VARCHAR,
+    member_id     VARCHAR,
+    result        VARCHAR,   -- 属实 | 不属实 | 已处理
+    note          VARCHAR,
+    source_file   VARCHAR,
+    source_row    BIGINT,
+    matched       BOOLEAN
 );
 
 -- A secret per warehouse for the pseudonymous person key (created once).
@@ -206,3 +233,85 @@ CREATE TABLE IF NOT EXISTS audit.link_runs (
     links          BIGINT,
     linked_at      TIMESTAMP
 );
+
+-- Caseworkers' verdicts on links, from returned lists: a warning found 属实 (or 已处理)
+-- confirms the links it rests on, 不属实 rejects them. Labels the linker can learn from
+-- (splink's estimate_m_from_pairwise_labels), kept per delivery.
+CREATE TABLE IF NOT EXISTS linked.link_labels (
+    delivered_quarter  VARCHAR,
+    source             VARCHAR,
+    record_key         VARCHAR,
+    member_id          VARCHAR,
+    label              VARCHAR,   -- match | non_match
+    warning_id         VARCHAR,
+    rule_code          VARCHAR,
+    list_quarter       VARCHAR
+);
+
+-- Columns added after the first release (older warehouses get them on connection).
+ALTER TABLE rules.findings ADD COLUMN IF NOT EXISTS basis VARCHAR[];
+ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS evidence_basis VARCHAR;
+ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS verification_result VARCHAR;
+ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS verification_note VARCHAR;
+ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS verified_quarter VARCHAR;
+ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verification_result VARCHAR;
+ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verified_quarter VARCHAR;
+
+-- Views for analysts (docs/analysts.md). They read the masked warnings, so they carry no
+-- ID number and no full name, and they are recreated on every writing connection.
+
+-- Per quarter, county and rule: how many warnings, of which colour, how many new, persisting,
+-- dismissed by a returned 不属实, past their due date, and how many households.
+CREATE OR REPLACE VIEW marts.county_rule_summary AS
+SELECT
+    quarter,
+    county_code,
+    rule_code,
+    any_value(rule_title) AS rule_title,
+    count(*) FILTER (WHERE status <> 'resolved_by_verification') AS warnings,
+    count(*) FILTER (WHERE status <> 'resolved_by_verification' AND severity = 'red') AS red,
+    count(*) FILTER (WHERE status <> 'resolved_by_verification' AND severity = 'orange') AS orange,
+    count(*) FILTER (WHERE status <> 'resolved_by_verification' AND severity = 'yellow') AS yellow,
+    count(*) FILTER (WHERE status = 'new') AS new,
+    count(*) FILTER (WHERE status = 'persisting') AS persisting,
+    count(*) FILTER (WHERE status = 'resolved_by_verification') AS dismissed_by_verification,
+    count(*) FILTER (WHERE status <> 'resolved_by_verification'
+                      AND due_date <= last_day(make_date(substr(quarter, 1, 4)::INTEGER, substr(quarter, 6, 1)::INTEGER * 3, 1))) AS overdue,
+    count(DISTINCT household_id) FILTER (WHERE status <> 'resolved_by_verification') AS households
+FROM marts.warnings_masked
+GROUP BY ALL;
+
+-- Warnings still open whose due date fell on or before the end of their quarter: raised
+-- again this quarter and not reported 已处理. days_overdue counts to the quarter's end.
+CREATE OR REPLACE VIEW marts.overdue_warnings AS
+WITH dated AS (
+    SELECT *, last_day(make_date(substr(quarter, 1, 4)::INTEGER, substr(quarter, 6, 1)::INTEGER * 3, 1)) AS quarter_end
+    FROM marts.warnings_masked
+)
+SELECT
+    quarter, county_code, township, village, warning_id, rule_code, rule_title, severity, household_id,
+    due_date, (quarter_end - due_date) AS days_overdue, first_seen_quarter, status, verification_result
+FROM dated
+WHERE status <> 'resolved_by_verification'
+  AND due_date <= quarter_end
+  AND coalesce(verification_result, '') <> '已处理';
+
+-- What caseworkers found when they checked: each warning's latest returned result, per rule.
+-- observed_precision = (属实 + 已处理) / returned: the share of checked warnings that were right.
+CREATE OR REPLACE VIEW marts.verification_precision AS
+WITH latest AS (
+    SELECT warning_id, rule_code, rule_title, result
+    FROM marts.verification_results
+    WHERE matched
+    QUALIFY row_number() OVER (PARTITION BY warning_id ORDER BY quarter DESC) = 1
+)
+SELECT
+    rule_code,
+    any_value(rule_title) AS rule_title,
+    count(*) AS returned,
+    count(*) FILTER (WHERE result = '属实') AS confirmed,
+    count(*) FILTER (WHERE result = '已处理') AS handled,
+    count(*) FILTER (WHERE result = '不属实') AS rejected,
+    round((count(*) FILTER (WHERE result IN ('属实', '已处理')))::DOUBLE / count(*), 4) AS observed_precision
+FROM latest
+GROUP BY rule_code;

@@ -4,6 +4,8 @@ Sheets 疑似不符合条件 (ineligibility) and 救助需求预警 (needs), plu
 the township has any; households in priority order; Chinese headers; frozen header row,
 filters, fitted widths; the empty 核查结果 column offers 属实 / 不属实 / 已处理. A workbook
 holds only its own township's rows. The folder is written aside and swapped in whole.
+Returned to the inbox's verifications/ folder, a workbook is read back by its 预警编号,
+季度, 核查结果 and 核查说明 columns, whatever else caseworkers did to it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ STATUS_WORDS = {"new": "新增", "persisting": "持续", "resolved_by_verificati
 VERIFICATION_CHOICES = ["属实", "不属实", "已处理"]
 COLUMNS = [
     ("priority", "优先序号", 8),
+    ("quarter", "季度", 8),
     ("county_code", "区县代码", 9),
     ("township", "乡镇（街道）", 12),
     ("village", "村（社区）", 12),
@@ -57,13 +60,13 @@ def safe_file_name(text: str) -> str:
 def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
     rows = con.execute(
         """
-        SELECT c.priority, w.county_code, w.township, w.village, w.household_id, w.name, w.id_number,
+        SELECT c.priority, w.quarter, w.county_code, w.township, w.village, w.household_id, w.name, w.id_number,
                w.rule_code, w.rule_title, w.rule_kind, w.severity, w.status, w.first_seen_quarter,
                w.evidence::VARCHAR AS evidence, w.action, w.due_date, w.policy_ref, w.warning_id,
                CASE w.severity WHEN 'red' THEN 1 WHEN 'orange' THEN 2 ELSE 3 END AS severity_rank
         FROM marts.warnings AS w
         LEFT JOIN marts.household_cases AS c ON c.quarter = w.quarter AND c.household_id = w.household_id
-        WHERE w.quarter = ?
+        WHERE w.quarter = ? AND w.status IN ('new', 'persisting')
         ORDER BY c.priority NULLS LAST, severity_rank, w.due_date, w.rule_code, w.member_id
         """,
         [quarter],

@@ -3,7 +3,8 @@
 One self-contained file (inline CSS and SVG, no scripts, no network) that says how many
 warnings each rule raised in each county this quarter against last, how many are new,
 persisting and resolved, which are overdue, and what the ingest and linkage did. It
-contains counts only: no names, no ID numbers.
+contains counts only: no names, no ID numbers. It also shows what caseworkers found when
+they checked earlier warnings (the share found 属实: the precision they observed).
 """
 
 from __future__ import annotations
@@ -39,6 +40,23 @@ def _table(headers: list[str], rows: list[list], text_columns: int = 1) -> str:
             cells.append(f'<td class="{"t" if i < text_columns else ""}">{shown}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _county_pivot(comparison: list, rule_codes: list[str]) -> str:
+    """County rows, rule columns: this quarter's count and the change from last quarter."""
+    counties = sorted({r[1] for r in comparison})
+    cells = {(r[1], r[2]): (r[3], r[4]) for r in comparison}
+    rows = []
+    for county in counties:
+        row = [county]
+        for rule in rule_codes:
+            now, before = cells.get((county, rule), (0, 0))
+            row.append(f"{now}（{now - before:+d}）" if now or before else "")
+        now_total = sum(cells.get((county, r), (0, 0))[0] for r in rule_codes)
+        before_total = sum(cells.get((county, r), (0, 0))[1] for r in rule_codes)
+        row.append(f"{now_total}（{now_total - before_total:+d}）")
+        rows.append(row)
+    return _table(["区县代码", *rule_codes, "合计"], rows)
 
 
 def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
@@ -85,6 +103,18 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
     links = con.execute(
         "SELECT source, match_method, count(*) FROM linked.matches WHERE quarter = ? GROUP BY ALL ORDER BY source, match_method", [quarter]
     ).fetchall()
+    verified = con.execute(
+        """WITH latest AS (
+               SELECT * FROM marts.verification_results WHERE quarter <= ? AND matched
+               QUALIFY row_number() OVER (PARTITION BY warning_id ORDER BY quarter DESC) = 1)
+           SELECT rule_code, count(*) FILTER (WHERE result = '属实'), count(*) FILTER (WHERE result = '已处理'),
+                  count(*) FILTER (WHERE result = '不属实'), count(*)
+           FROM latest GROUP BY ALL ORDER BY 1""",
+        [quarter],
+    ).fetchall()
+    unmatched = con.execute(
+        "SELECT count(*) FROM marts.verification_results WHERE quarter = ? AND NOT matched", [quarter]
+    ).fetchone()[0]
 
     rule_codes = [r[0] for r in by_rule]
     rule_chart = grouped_bars(
@@ -119,8 +149,26 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         "<h2>二、预警等级与办理期限</h2>",
         _table(["规则", "红色", "橙色", "黄色", "已到期"], [list(r) for r in severity]),
         "<h2>三、各区县情况</h2>", county_chart,
-        _table(["区县代码", "规则", "本季度", "上季度", "新增", "持续", "已解除"], [list(r[1:]) for r in comparison], text_columns=2),
-        "<h2>四、数据接收与比对</h2>",
+        _county_pivot(comparison, rule_codes),
+        "<p class='note'>每格为本季度预警数，括号内为与上季度相比的增减。</p>",
+        "<h2>四、核查反馈</h2>",
+        (
+            _table(
+                ["规则", "名称", "已反馈", "属实", "已处理", "不属实", "核实准确率"],
+                [[r[0], titles.get(r[0], ""), r[4], r[1], r[2], r[3], f"{(r[1] + r[2]) / r[4]:.1%}" if r[4] else "—"] for r in verified],
+                text_columns=2,
+            )
+            + "<p class='note'>核实准确率 =（属实 + 已处理）/ 已反馈，即乡镇核查认为预警正确的比例；截至本季度收到的全部核查回执。</p>"
+            if verified
+            else "<p class='note'>截至本季度尚未收到核查回执（退回的清单放入收件箱 verifications/ 文件夹）。</p>"
+        ),
+        (
+            f"<p class='note'>本季度有 {unmatched} 条核查结果的预警编号在对应季度的清单中找不到（编号被改动或季度填错），"
+            "未能采用，明细见 marts.verification_results（matched = false）。</p>"
+            if unmatched
+            else ""
+        ),
+        "<h2>五、数据接收与比对</h2>",
         _table(["数据源", "文件数", "读取行数", "入库行数", "隔离行数"], [list(r) for r in ingest]),
         _table(["数据源", "比对方式", "比对成功记录数"], [list(r) for r in links], text_columns=2),
         "<p class='note'>比对方式：exact_id 身份证号一致；repaired_id 15位旧号升位后一致；derived_id 由残疾人证号或学籍号中的身份证号一致；exact_id_and_name 身份证号一致且姓名一致（号码存在被 Excel 截断的可能或校验位不符）。</p>",

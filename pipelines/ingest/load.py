@@ -256,7 +256,7 @@ def load_source(
             for index, path in enumerate(data_files):
                 display = str(path.relative_to(quarter_dir))
                 try:
-                    readings.append(read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp)))
+                    readings.extend(read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp)))
                 except InputRefused as refused:
                     refused.file = refused.file or display
                     raise

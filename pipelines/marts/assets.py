@@ -15,6 +15,7 @@ DESCRIPTIONS = {
     "household_cases": "每个被预警家庭一行，按优先级排序（核查清单的依据）",
     "quarterly_comparison": "季度 × 区县 × 规则：本季度、上季度、新增、持续、已解除",
     "warnings_masked": "脱敏预警：身份证号打码、只留姓氏、稳定的匿名人员键",
+    "verification_results": "本季度收到的核查回执：每条预警最新的核查结果及其规则、区县、乡镇",
 }
 MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in MARTS}
 
@@ -23,7 +24,7 @@ MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in MARTS}
     specs=[
         dg.AssetSpec(
             MART_KEYS[name],
-            deps=[a.key for a in RULE_ASSETS] + [staged_key("households"), staged_key("members")],
+            deps=[a.key for a in RULE_ASSETS] + [staged_key("households"), staged_key("members"), staged_key("verifications")],
             description=DESCRIPTIONS[name],
             group_name="marts",
             kinds={"duckdb"},

@@ -4,7 +4,9 @@ A rule is a SQL query over the quarter's intermediate tables (see `engine`), wri
 read like its clause, with a docstring naming the clause, and with every number it uses
 bound from a dated, cited parameter (`$name` in the SQL, `parameters` below). It returns
 one row per warning: household_id, member_id (null for a household warning), severity,
-due_date, evidence (JSON) and, where the action depends on the case, action.
+due_date, evidence (JSON), action (null for the rule's default, or the case's own) and
+basis: the records (or, for roster rules, the roster facts) the warning rests on, as
+`source:key` strings. A caseworker's 不属实 holds while the basis is unchanged.
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, quarter: Quarter, base:
         """
         INSERT INTO __findings
         SELECT $quarter, $code, $kind, household_id, member_id, severity, due_date,
-               coalesce(action, $action), $policy_ref, evidence::JSON, $parameters::JSON
+               coalesce(action, $action), $policy_ref, evidence::JSON, $parameters::JSON, list_sort(basis)
         FROM __rule_out
         """,
         {"quarter": str(quarter), "code": rule.code, "kind": rule.kind, "action": rule.action,

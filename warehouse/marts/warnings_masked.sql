@@ -46,7 +46,9 @@ final as (
         w.action,
         w.due_date,
         w.status,
-        w.first_seen_quarter
+        w.first_seen_quarter,
+        w.verification_result,  -- the note stays out: caseworkers write names in it
+        w.verified_quarter
     from warnings as w
     cross join secret as s
 )

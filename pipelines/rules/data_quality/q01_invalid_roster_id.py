@@ -51,7 +51,8 @@ final as (
             'birth_date', birth_date,
             'sex', sex
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        ['id:' || coalesce(id_number_raw, ''), 'birth:' || coalesce(birth_date::varchar, ''), 'sex:' || coalesce(sex, '')] as basis
     from problems
     where len(issues) > 0
 )

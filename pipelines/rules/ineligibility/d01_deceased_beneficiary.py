@@ -32,7 +32,8 @@ deceased as (
         member_id,
         min(death_date) as death_date,
         list(distinct info_source order by info_source) as sources,
-        count(distinct record_id) as records
+        count(distinct record_id) as records,
+        list(distinct 'death:' || record_id) as basis
     from death_links
     group by member_id
 ),
@@ -55,6 +56,7 @@ flagged as (
         d.death_date,
         d.sources,
         d.records,
+        d.basis,
         h.beneficiaries,
         h.living_beneficiaries,
         (d.death_date + to_months($death_reverification_months))::date as due_date,
@@ -82,7 +84,8 @@ final as (
             'estimated_overpayment_yuan',
                 round(coalesce(monthly_benefit_yuan, 0) / beneficiaries * months_paid_after_death, 2)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        basis
     from flagged
 )
 

@@ -40,7 +40,8 @@ final as (
                 'release_date', h.release_date, 'facility', h.facility) order by h.admission_date),
             'category', any_value(b.category)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        list(distinct 'detention:' || h.record_id) as basis
     from beneficiaries as b
     join held as h using (member_id)
     group by b.household_id, b.member_id

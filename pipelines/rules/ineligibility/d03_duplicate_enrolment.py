@@ -30,7 +30,7 @@ same_person as (  -- both directions of every pair strong enough to stop a benef
 ),
 
 flagged as (
-    select b.*, o.household_id as other_household_id, o.county_code as other_county_code,
+    select b.*, o.member_id as other_member_id, o.household_id as other_household_id, o.county_code as other_county_code,
            o.category as other_category, s.match_probability, s.match_method
     from beneficiaries as b
     join same_person as s using (member_id)
@@ -50,7 +50,8 @@ final as (
                 'match_method', match_method) order by other_household_id),
             'category', any_value(category)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        list(distinct 'member:' || other_member_id) as basis
     from flagged
     group by household_id, member_id
 )

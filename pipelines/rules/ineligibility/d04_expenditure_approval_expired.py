@@ -43,7 +43,8 @@ final as (
         case when ends <= $q_end
              then '支出型低保有效期已满：入户调查复核，仍符合条件的重新审核确认，不再符合的终止救助'
              else '支出型低保将于下季度到期：提前告知家庭，准备调查复核'
-        end as action
+        end as action,
+        ['validity_end:' || ends::varchar] as basis
     from validity
     where ends <= $next_q_end
 )

@@ -43,7 +43,8 @@ medical as (  -- each settlement once per household
 ),
 
 medical_by_household as (
-    select household_id, sum(out_of_pocket_yuan) as medical_yuan, count(*) as settlements
+    select household_id, sum(out_of_pocket_yuan) as medical_yuan, count(*) as settlements,
+           list('medical:' || settlement_id) as medical_basis
     from medical group by household_id
 ),
 
@@ -62,7 +63,9 @@ studies as (
 ),
 
 education_by_household as (
-    select household_id, sum(cost) as education_yuan, count(*) as students from studies group by household_id
+    select household_id, sum(cost) as education_yuan, count(*) as students,
+           list('education:' || student_no) as education_basis
+    from studies group by household_id
 ),
 
 history as (  -- how many months of settlements the warehouse holds for the 12-month window:
@@ -79,6 +82,7 @@ assessed as (
         coalesce(md.medical_yuan, 0) as medical_yuan,
         coalesce(ed.education_yuan, 0) as education_yuan,
         coalesce(md.medical_yuan, 0) + coalesce(ed.education_yuan, 0) as rigid_expenditure_yuan,
+        list_concat(coalesce(md.medical_basis, []), coalesce(ed.education_basis, [])) as basis,
         s.monthly_standard_yuan, s.standard_source, s.standard_effective_date
     from candidates as c
     left join medical_by_household as md using (household_id)
@@ -113,7 +117,8 @@ final as (
         case when rigid_expenditure_yuan >= annual_income_yuan
              then '家庭刚性支出超过家庭总收入：告知并协助申请支出型贫困家庭救助（全额救助）'
              else '扣除刚性支出后人均收入低于低保标准：告知并协助申请支出型贫困家庭救助（补差救助）'
-        end as action
+        end as action,
+        basis
     from assessed
     where annual_income_yuan is not null and financial_assets_yuan is not null and monthly_standard_yuan is not null
       and annual_income_yuan - rigid_expenditure_yuan < 12 * household_size * monthly_standard_yuan

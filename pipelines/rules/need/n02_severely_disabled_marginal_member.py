@@ -46,7 +46,8 @@ final as (
                 'status', q.status, 'issue_date', q.issue_date) order by q.certificate_no),
             'household_category', any_value(m.category)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        list(distinct 'disability:' || q.certificate_no) as basis
     from marginal_members as m
     join qualifying as q using (member_id)
     group by m.household_id, m.member_id

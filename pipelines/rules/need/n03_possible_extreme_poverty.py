@@ -35,7 +35,8 @@ final as (
         json_object('certificates', list(json_object(
             'certificate_no', c.certificate_no, 'category', c.category, 'grade', c.grade, 'status', c.status)
             order by c.certificate_no)) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        list(distinct 'disability:' || c.certificate_no) as basis
     from living_alone as m
     join certificates as c using (member_id)
     group by m.household_id, m.member_id

@@ -33,7 +33,8 @@ final as (
                                          'aid_yuan', s.aid_yuan) order by s.student_no),
             'household_category', any_value(m.category)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        list(distinct 'education:' || s.student_no) as basis
     from int_roster as m
     join students as s using (member_id)
     group by m.household_id, m.member_id

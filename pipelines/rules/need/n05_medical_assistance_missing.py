@@ -36,7 +36,8 @@ per_member as (
            sum(s.out_of_pocket_yuan) as out_of_pocket_yuan,
            list(json_object('settlement_id', s.settlement_id, 'settlement_date', s.settlement_date,
                             'institution', s.institution, 'out_of_pocket_yuan', s.out_of_pocket_yuan)
-                order by s.settlement_date, s.settlement_id) as settlements
+                order by s.settlement_date, s.settlement_id) as settlements,
+           list('medical:' || s.settlement_id) as basis
     from beneficiaries as b
     join stays as s using (member_id)
     group by b.household_id, b.member_id
@@ -55,7 +56,8 @@ final as (
             'assistance_rate', rate,
             'expected_assistance_yuan', round(rate * out_of_pocket_yuan, 2)
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        basis
     from per_member
 )
 

@@ -37,12 +37,13 @@ medical as (
 ),
 
 medical_by_household as (
-    select household_id, sum(out_of_pocket_yuan) as out_of_pocket_yuan, count(*) as settlements
+    select household_id, sum(out_of_pocket_yuan) as out_of_pocket_yuan, count(*) as settlements,
+           list('medical:' || settlement_id) as basis
     from medical group by household_id
 ),
 
 assessed as (
-    select h.*, m.out_of_pocket_yuan, m.settlements,
+    select h.*, m.out_of_pocket_yuan, m.settlements, m.basis,
            s.disposable_income_yuan, s.disposable_income_source,
            u.monthly_standard_yuan as urban_standard_yuan
     from households as h
@@ -71,7 +72,8 @@ final as (
             'months', $assistance_months,
             'suggested_amount_yuan', urban_standard_yuan * household_size * $assistance_months
         ) as evidence,
-        null::varchar as action
+        null::varchar as action,
+        basis
     from assessed
     where annual_income_yuan is not null and disposable_income_yuan is not null
       and out_of_pocket_yuan > $medical_burden_share * annual_income_yuan

@@ -1,0 +1,182 @@
+"""The caseworkers' round trip over three quarters: the township workbooks are read back
+with openpyxl (sheets, headers, drop-down, only that township), results are filled in the
+way caseworkers do (rows reordered, a column added, a row deleted), returned in the next
+quarter's verifications/, and marts.warnings shows them: 不属实 resolves a warning once and
+then silences it while its basis is unchanged; 属实 is recorded and kept as a link label."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import duckdb
+import openpyxl
+import pytest
+
+from pipelines.cli import EXIT_OK, run_quarter
+from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES
+from pipelines.quarters import quarter_range
+
+QUARTERS = ["2025Q1", "2025Q2", "2025Q3"]
+
+
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory, dagster_instance):
+    from pipelines.synth.generate import generate
+
+    root = tmp_path_factory.mktemp("roundtrip")
+    inbox, warehouse, out = root / "inbox", root / "w.duckdb", root / "out"
+    generate(inbox, quarter_range("2025Q1:2025Q3"), households=400, seed=21)
+    assert run_quarter(inbox, "2025Q1", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK
+    return root, inbox, warehouse, out
+
+
+def _sheet_rows(sheet) -> list[dict]:
+    header = [c.value for c in sheet[1]]
+    return [dict(zip(header, [c.value for c in row])) for row in sheet.iter_rows(min_row=2)]
+
+
+def test_workbooks_have_the_sheets_headers_and_drop_down(round_trip):
+    _, _, warehouse, out = round_trip
+    files = sorted((out / "2025Q1" / "lists").glob("*/*.xlsx"))
+    assert files
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for path in files:
+            book = openpyxl.load_workbook(path)
+            assert book.sheetnames[:2] == [title for _, title in SHEETS[:2]]
+            for sheet in book.worksheets:
+                assert [c.value for c in sheet[1]] == [label for _, label, _ in COLUMNS]
+                assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+                validations = sheet.data_validations.dataValidation
+                assert any(all(choice in (v.formula1 or "") for choice in VERIFICATION_CHOICES) for v in validations)
+            county, township = path.parent.name, path.stem
+            rows = [r for sheet in book.worksheets for r in _sheet_rows(sheet)]
+            assert {(r["区县代码"], r["乡镇（街道）"]) for r in rows} == {(county, township)}
+            expected = con.execute(
+                "SELECT count(*) FROM marts.warnings WHERE quarter = '2025Q1' AND county_code = ? AND township = ?",
+                [county, township],
+            ).fetchone()[0]
+            assert len(rows) == expected
+            assert all(r["预警依据"] and r["处理建议"] and r["政策依据"] for r in rows)
+
+
+def _pick(con, rule: str) -> tuple[str, str]:
+    """A warning of 2025Q1 that is raised again in 2025Q2 on the same basis, and its township file."""
+    return con.execute(
+        """SELECT w.warning_id, w.county_code || '/' || w.township
+           FROM marts.warnings AS w
+           JOIN rules.findings AS f ON f.quarter = '2025Q2' AND f.rule_code = w.rule_code AND f.household_id = w.household_id
+                AND f.member_id IS NOT DISTINCT FROM w.member_id
+           WHERE w.quarter = '2025Q1' AND w.rule_code = ? AND md5(array_to_string(f.basis, '|')) = w.evidence_basis
+           ORDER BY w.warning_id LIMIT 1""",
+        [rule],
+    ).fetchone()
+
+
+def test_returned_results_change_the_warnings(round_trip, dagster_instance):
+    root, inbox, warehouse, out = round_trip
+    assert run_quarter(inbox, "2025Q2", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK  # findings of Q2 exist
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        dismissed, dismissed_file = _pick(con, "N02")
+        confirmed_rule = "D04" if _pick(con, "D04") else "N04"
+        confirmed, confirmed_file = _pick(con, confirmed_rule)
+    returned = inbox / "2025Q2" / "verifications"
+    returned.mkdir(parents=True, exist_ok=True)
+    for relative, warning_id, result in ((dismissed_file, dismissed, "不属实"), (confirmed_file, confirmed, "属实")):
+        source = out / "2025Q1" / "lists" / f"{relative}.xlsx"
+        target = returned / f"{relative.replace('/', '_')}_{warning_id}.xlsx"
+        if target.exists():
+            source = target
+        book = openpyxl.load_workbook(source)
+        for sheet in book.worksheets:
+            header = [c.value for c in sheet[1]]
+            rows = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+            id_col, result_col, note_col = header.index("预警编号"), header.index("核查结果"), header.index("核查说明")
+            for row in rows:
+                if row[id_col] == warning_id:
+                    row[result_col], row[note_col] = result, "入户核实"
+            rows.reverse()  # caseworkers sort and filter as they like
+            sheet.delete_rows(2, sheet.max_row)
+            sheet.cell(row=1, column=len(header) + 1, value="走访人")
+            for r, values in enumerate(rows, start=2):
+                for c, value in enumerate(values, start=1):
+                    sheet.cell(row=r, column=c, value=value)
+                sheet.cell(row=r, column=len(header) + 1, value="李干事")
+        book.save(target)
+    # a CSV from another township, written by hand: one result for a warning on no list
+    (returned / "手工回执.csv").write_text("预警编号,核查结果,备注\nW0000000000000000,属实,编号抄错\n", encoding="utf-8-sig")
+    assert run_quarter(inbox, "2025Q2", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        status = dict(con.execute("SELECT warning_id, status FROM marts.warnings WHERE quarter = '2025Q2'").fetchall())
+        assert status[dismissed] == "resolved_by_verification"
+        assert status[confirmed] == "persisting"
+        result = con.execute("SELECT verification_result, verified_quarter FROM marts.warnings WHERE quarter = '2025Q2' AND warning_id = ?", [confirmed]).fetchone()
+        assert result == ("属实", "2025Q1")
+        labels = con.execute("SELECT label, count(*) FROM linked.link_labels GROUP BY ALL").fetchall()
+        assert ("non_match", 1) in labels  # the N02 certificate link was rejected
+        results = con.execute(
+            "SELECT warning_id, result, matched FROM marts.verification_results WHERE quarter = '2025Q2' ORDER BY ALL"
+        ).fetchall()
+        assert sorted(results) == sorted([(dismissed, "不属实", True), (confirmed, "属实", True), ("W0000000000000000", "属实", False)])
+        precision = {r[0]: r[1:] for r in con.execute("SELECT rule_code, returned, rejected, observed_precision FROM marts.verification_precision").fetchall()}
+        assert precision["N02"] == (1, 1, 0.0)
+        assert precision[confirmed_rule] == (1, 0, 1.0)
+        # not in the lists any more, not counted
+        lists = sorted((out / "2025Q2" / "lists").glob("*/*.xlsx"))
+        ids = {r["预警编号"] for p in lists for s in openpyxl.load_workbook(p).worksheets for r in _sheet_rows(s)}
+        assert dismissed not in ids and confirmed in ids
+    assert run_quarter(inbox, "2025Q3", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        q3 = dict(con.execute("SELECT warning_id, status FROM marts.warnings WHERE quarter = '2025Q3'").fetchall())
+        raised_again = con.execute(
+            """SELECT count(*) FROM rules.findings f JOIN marts.warnings w ON w.warning_id = ? AND w.quarter = '2025Q2'
+               WHERE f.quarter = '2025Q3' AND f.rule_code = w.rule_code AND f.household_id = w.household_id
+                 AND f.member_id IS NOT DISTINCT FROM w.member_id AND md5(array_to_string(f.basis, '|')) = w.evidence_basis""",
+            [dismissed],
+        ).fetchone()[0]
+    if raised_again:  # the same finding on the same basis: silenced
+        assert dismissed not in q3
+    report = (out / "2025Q2" / "report.html").read_text(encoding="utf-8")
+    assert "核查反馈" in report and "核实准确率" in report and "找不到" in report  # the unmatched result is reported
+
+
+def _documented_queries() -> list[tuple[str, str]]:
+    text = (Path(__file__).parents[2] / "docs" / "analysts.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", text, flags=re.S)
+    return [(block.splitlines()[0].removeprefix("-- ").strip(), block) for block in blocks]
+
+
+def test_the_documented_queries_run_on_a_published_warehouse(round_trip):
+    queries = _documented_queries()
+    assert len(queries) >= 8
+    _, _, warehouse, _ = round_trip
+    # opened as an analyst would, straight from the file (the views resolve in its own catalog)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        answered = {name: con.execute(sql).fetchall() for name, sql in queries}
+    assert answered["per county"] and answered["per rule over quarters"] and answered["links by method"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        open_now = con.execute(
+            "SELECT count(*) FROM marts.warnings WHERE quarter = (SELECT max(quarter) FROM audit.publications) "
+            "AND status <> 'resolved_by_verification' AND rule_kind <> 'data_quality'"
+        ).fetchone()[0]
+    assert sum(row[1] + row[2] for row in answered["per county"]) == open_now
+
+
+def test_report_renders_in_headless_chromium(round_trip, tmp_path):
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
+    _, _, _, out = round_trip
+    report = out / "2025Q1" / "report.html"
+    shot = tmp_path / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    done = subprocess.run([chromium, *flags, "--window-size=1100,2400", f"--screenshot={shot}", report.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.stat().st_size > 20_000  # a page with charts, not a blank one
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert "低收入人口动态监测预警季度报告" in dom.stdout and dom.stdout.count("<svg") >= 3
