@@ -74,7 +74,11 @@ def run_quarter(inbox: Path, quarter: str, warehouse: Path, out: Path, memory_li
     }
     job = defs.resolve_job_def("quarterly_comparison")
     try:
-        # Check the warehouse opens (key, lock) before starting, so a wrong key touches nothing.
+        # Check the warehouse opens (key, lock) before starting, so a wrong key touches
+        # nothing: an existing warehouse is first opened read-only, which writes no file.
+        if warehouse.exists():
+            with connect(warehouse, read_only=True):
+                pass
         with warehouse_lock(warehouse):
             with connect(warehouse):
                 pass

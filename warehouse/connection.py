@@ -117,6 +117,8 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, key: str | None, read_on
     options = []
     if key:
         con.execute(f"LOAD {_sql_literal(_httpfs_extension_path())}")
+        # What spills to <warehouse>.tmp while a large run works is the same data: encrypt it too.
+        con.execute("SET temp_file_encryption = true")
         options.append(f"ENCRYPTION_KEY {_sql_literal(key)}")
     if read_only:
         options.append("READ_ONLY")
