@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test ui bench lock clean
+.PHONY: setup demo test ui bench bench-test lock clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ ui: setup
 
 bench: setup
 	$(BIN)/doudi bench --scale county
+
+# County and city scale with their checks (pytest marker `benchmark`, not part of `make test`).
+bench-test: setup
+	$(BIN)/python -m pytest -m benchmark tests/benchmark -s
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: setup

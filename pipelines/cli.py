@@ -46,7 +46,9 @@ class RunOutcome:
     seconds: float = 0.0
 
 
-def run_quarter(inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None) -> RunOutcome:
+def run_quarter(
+    inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None, link_backend: str | None = None
+) -> RunOutcome:
     """Materialise one quarter through the Dagster job; classify the outcome."""
     import dagster as dg
 
@@ -67,7 +69,8 @@ def run_quarter(inbox: Path, quarter: str, warehouse: Path, out: Path, memory_li
         instance = dg.DagsterInstance.get()
     run_config = {
         "resources": {
-            "doudi": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "out": str(out), "memory_limit": memory_limit}}
+            "doudi": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "out": str(out), "memory_limit": memory_limit,
+                                 "link_backend": link_backend or os.environ.get("DOUDI_LINK_BACKEND", "duckdb")}}
         },
         # The CLI reports the outcome itself; Dagster's event log keeps the details.
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
@@ -128,7 +131,8 @@ def _print_outcome(outcome: RunOutcome) -> None:
 
 
 def cmd_run(args) -> int:
-    outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit)
+    outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit,
+                          link_backend=args.link_backend)
     _print_outcome(outcome)
     if outcome.exit_code == EXIT_OK:
         print(f"  warehouse: {Path(args.warehouse).resolve()}")
@@ -249,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warehouse", default=os.environ.get("DOUDI_WAREHOUSE", "var/doudi.duckdb"))
     p.add_argument("--out", default=os.environ.get("DOUDI_OUT", "var/out"))
     p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
+    p.add_argument("--link-backend", choices=["duckdb", "spark"], default=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
+                   help="where Splink scores candidate pairs (spark: DOUDI_SPARK_MASTER, see pipelines/link/spark.py)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="score a warehouse against a synthetic province's truth")

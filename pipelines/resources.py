@@ -25,6 +25,7 @@ class DoudiResource(dg.ConfigurableResource):
     out: str = DEFAULT_OUT
     memory_limit: str | None = None  # e.g. "12GB": DuckDB spills to disk beyond it
     threads: int | None = None
+    link_backend: str = "duckdb"  # where Splink scores: duckdb (in-process) or spark (pipelines/link/spark.py)
 
     def quarter_dir(self, quarter: str) -> Path:
         return Path(self.inbox) / quarter
@@ -44,4 +45,5 @@ def resource_from_environment() -> DoudiResource:
         warehouse=os.environ.get("DOUDI_WAREHOUSE", DEFAULT_WAREHOUSE),
         out=os.environ.get("DOUDI_OUT", DEFAULT_OUT),
         memory_limit=os.environ.get("DOUDI_MEMORY_LIMIT") or None,
+        link_backend=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
     )

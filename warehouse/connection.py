@@ -43,6 +43,20 @@ def warehouse_key() -> str | None:
     return key or None
 
 
+def default_memory_limit() -> str:
+    """DuckDB's memory limit when none is given: a third of the machine's memory.
+
+    DuckDB's own default (80%) is per database instance, and a run has two at once (the
+    warehouse, and Splink's scratch database while linking) beside polars frames; at a
+    third each, a province-scale run spills to disk instead of being killed.
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "4GB"
+    return f"{max(1, int(total / 3 / 2**30))}GB"
+
+
 def _httpfs_extension_path() -> str:
     # PyPI ships the extension (DuckDB's OpenSSL, needed to write encrypted files) as a
     # package; there is no internet to INSTALL it, so it is loaded from its file.
@@ -163,8 +177,7 @@ def connect(
             con.execute(f"USE {CATALOG}")
             temp_dir = str(path) + ".tmp"
             con.execute(f"SET temp_directory = {_sql_literal(temp_dir)}")
-            if memory_limit:
-                con.execute(f"SET memory_limit = {_sql_literal(memory_limit)}")
+            con.execute(f"SET memory_limit = {_sql_literal(memory_limit or default_memory_limit())}")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             if not read_only:

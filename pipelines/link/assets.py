@@ -24,7 +24,7 @@ MATCHES_KEY = dg.AssetKey(["linked", "matches"])
 def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
     quarter = Quarter.parse(context.partition_key)
     with doudi.connect() as con:
-        report = link_quarter(con, quarter, memory_limit=doudi.memory_limit, threads=doudi.threads)
+        report = link_quarter(con, quarter, memory_limit=doudi.memory_limit, threads=doudi.threads, backend=doudi.link_backend)
     metadata = {f"links_{source}": sum(methods.values()) for source, methods in report.methods.items()}
     metadata["methods"] = dg.MetadataValue.json(report.methods)
     metadata["splink_candidate_records"] = report.candidates

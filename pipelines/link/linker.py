@@ -80,7 +80,9 @@ def _persons(duplicates: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.len().over("person_key").cast(pl.Int32).alias("members"))
 
 
-def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, report: LinkReport, memory_limit, threads) -> pl.DataFrame:
+def roster_duplicates(
+    con: duckdb.DuckDBPyConnection, members: pl.DataFrame, report: LinkReport, memory_limit, threads, backend: str = "duckdb"
+) -> pl.DataFrame:
     """Pairs of member rows (in different households) that are one person."""
     con.register("__members_keys", members.select("unique_id", "household_id", "id18", "id_valid").to_arrow())
     exact = con.execute(
@@ -97,7 +99,7 @@ def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, rep
     scored = ScoredPairs(pl.DataFrame())
     fuzzy = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_method": pl.Utf8})
     if damaged.height:
-        scored = score(members, None, report.roster_prior, thresholds.NEED, memory_limit, threads)
+        scored = score(members, None, report.roster_prior, thresholds.NEED, memory_limit, threads, backend=backend)
         fuzzy = scored.pairs.select(
             pl.min_horizontal("left_id", "right_id").alias("left_id"),
             pl.max_horizontal("left_id", "right_id").alias("right_id"),
@@ -110,7 +112,10 @@ def roster_duplicates(con: duckdb.DuckDBPyConnection, members: pl.DataFrame, rep
     return pairs
 
 
-def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit: str | None = None, threads: int | None = None) -> LinkReport:
+def link_quarter(
+    con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit: str | None = None, threads: int | None = None, backend: str = "duckdb"
+) -> LinkReport:
+    """Link the quarter's records; Splink scores on `backend` (duckdb, or spark: `spark`)."""
     report = LinkReport()
     params = link_params(quarter)
     materialize(con, "intermediate/int_roster", params)
@@ -128,7 +133,7 @@ def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit:
     report.candidates = candidates.height
 
     # ---- one person, several member rows ------------------------------------------------
-    duplicates = roster_duplicates(con, members, report, memory_limit, threads)
+    duplicates = roster_duplicates(con, members, report, memory_limit, threads, backend)
     persons = _persons(duplicates)
 
     # ---- records the deterministic pass left ---------------------------------------------
@@ -138,7 +143,7 @@ def link_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit:
     valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
     expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
     report.record_prior = min(max(expected_links / max(n_records * members.height, 1), MIN_PRIOR), MAX_PRIOR)
-    scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads)
+    scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend)
     report.record_pairs = scored
 
     # ---- combine, keep each record's best person, spread over that person's rows ----------

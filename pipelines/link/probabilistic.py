@@ -1,4 +1,4 @@
-"""Scoring candidate pairs with the committed Splink model (DuckDB backend).
+"""Scoring candidate pairs with the committed Splink model (DuckDB backend; Spark in `spark`).
 
 Splink works in a DuckDB of its own (in memory, spilling to disk), so its intermediate
 tables never land in the warehouse. Inputs arrive as polars frames built by `linker`.
@@ -34,8 +34,9 @@ class ScoredPairs:
 def _connection(memory_limit: str | None, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute("SET temp_directory = ?", [temp_dir])
-    if memory_limit:
-        con.execute("SET memory_limit = ?", [memory_limit])
+    from warehouse.connection import default_memory_limit
+
+    con.execute("SET memory_limit = ?", [memory_limit or default_memory_limit()])
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
@@ -46,24 +47,11 @@ def _rule_names(rules) -> list[str]:
     return [names.get(id(rule), f"rule_{i}") for i, rule in enumerate(rules)]
 
 
-def score(
-    left: pl.DataFrame,
-    right: pl.DataFrame | None,
-    prior: float,
-    threshold: float,
-    memory_limit: str | None = None,
-    threads: int | None = None,
-    model_path: Path = model.MODEL_PATH,
-) -> ScoredPairs:
-    """Pairs scoring at least `threshold`: records (left) against members (right), or,
-    with `right=None`, members against each other (one person enrolled twice)."""
+def _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names) -> tuple[pl.DataFrame, dict]:
     from splink import Linker
     from splink.internals.duckdb.database_api import DuckDBAPI
 
     link_type = "link_only" if right is not None else "dedupe_only"
-    empty = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_weight": pl.Float64})
-    if left.height == 0 or (right is not None and right.height == 0):
-        return ScoredPairs(empty)
     with tempfile.TemporaryDirectory(prefix="doudi-splink-") as tmp:
         con = _connection(memory_limit, threads, tmp)
         try:
@@ -79,7 +67,6 @@ def score(
             linker = Linker(inputs if right is not None else inputs[0], settings, log_level=logging.WARNING)
             blocked = linker.inference.compute_blocked_pairs_for_predict()
             counts = con.execute(f"SELECT match_key, count(*) FROM {blocked.physical_name} GROUP BY ALL").fetchall()
-            names = _rule_names(model.BLOCKING_RULES)  # the dedupe rules are these, in order
             by_rule = {names[int(k)]: int(n) for k, n in counts}
             predictions = linker.inference.predict(threshold_match_probability=threshold)
             frame = con.execute(
@@ -89,6 +76,35 @@ def score(
             ).pl()
         finally:
             con.close()
+    return frame, by_rule
+
+
+def score(
+    left: pl.DataFrame,
+    right: pl.DataFrame | None,
+    prior: float,
+    threshold: float,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+    model_path: Path = model.MODEL_PATH,
+    backend: str = "duckdb",
+) -> ScoredPairs:
+    """Pairs scoring at least `threshold`: records (left) against members (right), or,
+    with `right=None`, members against each other (one person enrolled twice), on the
+    chosen backend (duckdb here, in-process; spark for what outgrows one machine)."""
+    empty = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_weight": pl.Float64})
+    if left.height == 0 or (right is not None and right.height == 0):
+        return ScoredPairs(empty)
+    names = _rule_names(model.BLOCKING_RULES)  # the dedupe rules are these, in order
+    if backend == "spark":
+        from pipelines.link.spark import score_on_spark
+
+        frame, counts = score_on_spark(left, right, prior, threshold, SPLINK_COLUMNS)
+        by_rule = {names[k]: n for k, n in counts.items()}
+    elif backend == "duckdb":
+        frame, by_rule = _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names)
+    else:
+        raise ValueError(f"unknown link_backend {backend!r}: duckdb or spark")
     if right is not None:
         # Splink orders the two inputs itself; put the record on the left.
         swapped = pl.col("source_dataset_l") != "a_records"

@@ -1,0 +1,128 @@
+"""Scoring candidate pairs with the committed Splink model on Spark (`link_backend: spark`).
+
+For the steps that outgrow one machine: the roster deduplication over the union of many
+regions' rosters (one person enrolled in two provinces, rule D03), and records of one
+region against the rosters of all. The model is the same committed JSON; only the SQL of
+its levels changes dialect (see `spark_settings`). Results equal the DuckDB path's
+(tests/integration/test_spark_backend.py).
+
+The session: an active one is used if there is one (a cluster's, e.g. under
+spark-submit or Databricks); else one is started from the environment:
+  DOUDI_SPARK_MASTER       the master URL (default local[*], in-process)
+  DOUDI_SPARK_DRIVER_MEMORY  e.g. 4g (default 2g)
+  DOUDI_SPARK_PARTITIONS   shuffle partitions (default 8: right for local mode; raise on a cluster)
+Splink's similarity functions (damerau_levenshtein, jaro_winkler) come from the jar Splink
+ships; it is added to a session started here, and must be on a cluster's classpath.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import tempfile
+
+import polars as pl
+
+from pipelines.link import model
+
+LOG = logging.getLogger(__name__)
+
+
+class SparkUnavailable(RuntimeError):
+    """The Spark backend was asked for but pyspark or Java is missing."""
+
+
+@functools.cache
+def spark_session():
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable("link_backend 'spark' needs pyspark (pip install pyspark) and Java 17+") from None
+    from splink.backends.spark import similarity_jar_location
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    scratch = tempfile.mkdtemp(prefix="doudi-spark-")
+    builder = (
+        SparkSession.builder.master(os.environ.get("DOUDI_SPARK_MASTER", "local[*]"))
+        .appName("doudi-linkage")
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.driver.memory", os.environ.get("DOUDI_SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.sql.shuffle.partitions", os.environ.get("DOUDI_SPARK_PARTITIONS", "8"))
+        .config("spark.default.parallelism", os.environ.get("DOUDI_SPARK_PARTITIONS", "8"))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", os.path.join(scratch, "warehouse"))
+        .config("spark.local.dir", os.path.join(scratch, "local"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # no Java, or a master that cannot be reached
+        raise SparkUnavailable(f"cannot start Spark ({type(exc).__name__}): is Java 17+ installed?") from None
+    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setCheckpointDir(os.path.join(scratch, "checkpoints"))
+    return session
+
+
+def stop_spark() -> None:
+    """Stop the session started here (not a cluster's own), e.g. at the end of a run or test."""
+    if spark_session.cache_info().currsize:
+        session = spark_session()
+        spark_session.cache_clear()
+        if os.environ.get("DOUDI_SPARK_MASTER", "local").startswith("local"):
+            session.stop()
+
+
+def spark_settings(prior: float, link_type: str) -> dict:
+    """The committed model (m and u per level) with each level's SQL written for Spark.
+
+    The levels' SQL is regenerated from the comparison objects in `model` for the spark
+    dialect and matched to the JSON's levels one by one, by label: a model file that no
+    longer fits the code is refused, never silently mixed.
+    """
+    settings = model.trained_settings(prior, link_type)
+    settings["sql_dialect"] = "spark"
+    by_name = {c.get_comparison("spark").output_column_name: c.get_comparison("spark") for c in model.COMPARISONS}
+    for comparison in settings["comparisons"]:
+        levels = by_name[comparison["output_column_name"]].as_dict()["comparison_levels"]
+        if len(levels) != len(comparison["comparison_levels"]):
+            raise ValueError(f"model {model.MODEL_VERSION}: comparison {comparison['output_column_name']} does not fit the code")
+        for stored, current in zip(comparison["comparison_levels"], levels):
+            if stored.get("label_for_charts") != current.get("label_for_charts"):
+                raise ValueError(f"model {model.MODEL_VERSION}: level {stored.get('label_for_charts')!r} does not fit the code")
+            stored["sql_condition"] = current["sql_condition"]
+            if stored.get("sql_dialect"):
+                stored["sql_dialect"] = "spark"
+    rules = model.BLOCKING_RULES if link_type == "link_only" else model.DEDUPE_BLOCKING_RULES
+    settings["blocking_rules_to_generate_predictions"] = [r.get_blocking_rule("spark").as_dict() for r in rules]
+    return settings
+
+
+def score_on_spark(left: pl.DataFrame, right: pl.DataFrame | None, prior: float, threshold: float, columns: list[str]):
+    """Like `probabilistic.score` (records against members, or members against each other
+    with `right=None`): the pairs at or above `threshold` and the pairs compared per rule."""
+    from splink import Linker
+    from splink.backends.spark import SparkAPI
+
+    spark = spark_session()
+    link_type = "link_only" if right is not None else "dedupe_only"
+    db = SparkAPI(spark_session=spark, break_lineage_method="parquet")
+    frames = [left] + ([right] if right is not None else [])
+    inputs = []
+    for name, frame in zip(("a_records", "b_members"), frames):
+        spark.createDataFrame(frame.select(columns).to_arrow()).createOrReplaceTempView(f"__doudi_{name}")
+        inputs.append(db.register(f"__doudi_{name}", dataset_display_name=name))
+    linker = Linker(inputs if right is not None else inputs[0], spark_settings(prior, link_type), log_level=logging.WARNING)
+    blocked = linker.inference.compute_blocked_pairs_for_predict()
+    counts = spark.sql(f"SELECT match_key, count(*) AS n FROM {blocked.physical_name} GROUP BY match_key").collect()
+    predictions = linker.inference.predict(threshold_match_probability=threshold)
+    rows = spark.sql(
+        f"SELECT unique_id_l, unique_id_r, {'source_dataset_l' if right is not None else 'NULL'} AS source_dataset_l, "
+        f"match_probability, match_weight FROM {predictions.physical_name}"
+    ).toArrow()
+    frame = pl.from_arrow(rows)
+    return frame, {int(r["match_key"]): int(r["n"]) for r in counts}
