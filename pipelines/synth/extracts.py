@@ -12,6 +12,8 @@ quarantined.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import datetime as dt
 from dataclasses import dataclass
 
@@ -124,8 +126,24 @@ def members(rng, world: World, q: int) -> Delivery:
     return Delivery("members", records, "__county")
 
 
-def medical(rng, world: World, q: int) -> Delivery:
+# Above this many settlements a quarter, the medical extract is built and written one
+# county at a time (one file per county, as it is written anyway), so that a province of
+# 30 million settlements fits in memory. Below it, in one piece.
+MEDICAL_CHUNK_ROWS = 3_000_000
+
+
+def medical(rng, world: World, q: int) -> Iterator[Delivery]:
     s = world.settlements.filter((pl.col("q") == q) | ((pl.col("q") == q - 1) & pl.col("redelivered")))
+    if s.height <= MEDICAL_CHUNK_ROWS:
+        yield _medical_delivery(rng, world, s)
+        return
+    county = world.persons.select(pl.col("person_id").alias("__person_id"), pl.col("county_code").alias("__chunk_county"))
+    s = s.join(county, left_on="person_id", right_on="__person_id", how="left", maintain_order="left")
+    for code in s["__chunk_county"].unique().sort().to_list():
+        yield _medical_delivery(rng, world, s.filter(pl.col("__chunk_county") == code).drop("__chunk_county"))
+
+
+def _medical_delivery(rng, world: World, s: pl.DataFrame) -> Delivery:
     frame = s.select(
         "settlement_id",
         pl.col("person_id").alias("__person_id"),
@@ -239,15 +257,16 @@ def standards(world: World, q: int) -> Delivery | None:
     return Delivery("standards", s.with_columns(pl.lit("standards").alias("__file")), "__file")
 
 
-def deliveries(rng: np.random.Generator, world: World, q: int) -> list[Delivery]:
-    out = [
-        households(world, q),
-        members(rng, world, q),
-        medical(rng, world, q),
-        disability(rng, world, q),
-        education(rng, world, q),
-        death(rng, world, q),
-        detention(rng, world, q),
-    ]
+def deliveries(rng: np.random.Generator, world: World, q: int) -> Iterator[Delivery]:
+    """The quarter's deliveries one at a time (a large medical extract in several parts,
+    one per county), so that only one is in memory while it is written."""
+    yield households(world, q)
+    yield members(rng, world, q)
+    yield from medical(rng, world, q)
+    yield disability(rng, world, q)
+    yield education(rng, world, q)
+    yield death(rng, world, q)
+    yield detention(rng, world, q)
     extra = standards(world, q)
-    return out + ([extra] if extra is not None else [])
+    if extra is not None:
+        yield extra

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from pipelines.quarters import Quarter
-from pipelines.synth.extracts import deliveries
+from pipelines.synth.extracts import MEDICAL_CHUNK_ROWS, deliveries
 from pipelines.synth.truth import Truth
 from pipelines.synth.world import SynthConfig, build_world
 from pipelines.synth.writer import WriterOptions, write_delivery
@@ -36,16 +36,32 @@ def generate(
     records: dict[int, dict[str, pl.DataFrame]] = {}
     metas = []
     counts: dict[str, dict[str, int]] = {}
+    # The truth needs the records of people who are ever on the roster (links and warnings
+    # are about them) and the rows meant for quarantine; not the millions of settlements of
+    # everyone else, which are written and let go.
+    on_roster = pl.concat([world.roster_members(k).select("person_id") for k in range(len(quarters))]).unique()
     for q, quarter in enumerate(quarters):
         quarter_dir = out / str(quarter)
-        records[q] = {}
+        parts: dict[str, list[pl.DataFrame]] = {}
         counts[str(quarter)] = {}
-        for delivery in deliveries(rng, world, q):
+        planned = deliveries(rng, world, q)
+        if world.settlements.height <= MEDICAL_CHUNK_ROWS:
+            planned = list(planned)  # built before written, the order the seeds were made with
+        for delivery in planned:
             meta = write_delivery(rng, delivery, quarter_dir, str(quarter), options)
-            records[q][delivery.source] = delivery.records
-            counts[str(quarter)][delivery.source] = meta.height if meta.height else delivery.records.height
+            written = meta.height if meta.height else delivery.records.height  # duplicate rows included
+            kept = delivery.records
             if delivery.source in LINKED_SOURCES:
-                metas.append(meta.with_columns(pl.lit(q).alias("q")))
+                kept = kept.join(on_roster, left_on="__person_id", right_on="person_id", how="semi", maintain_order="left")
+                meta = meta.with_columns(pl.lit(q).alias("q"))
+                keep = pl.col("__person_id").is_in(on_roster["person_id"].implode())
+                if "__expect_quarantine" in meta.columns:
+                    keep = keep | pl.col("__expect_quarantine").is_not_null()
+                meta = meta.filter(keep)
+                metas.append(meta)
+            parts.setdefault(delivery.source, []).append(kept)
+            counts[str(quarter)][delivery.source] = counts[str(quarter)].get(delivery.source, 0) + written
+        records[q] = {source: pl.concat(frames) if len(frames) > 1 else frames[0] for source, frames in parts.items()}
     truth = Truth(world, records, pl.concat(metas, how="diagonal_relaxed"))
     truth_dir = out / "truth"
     truth_dir.mkdir(parents=True, exist_ok=True)
