@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,6 +231,9 @@ def cmd_ui(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Great Expectations imports pyspark when it is installed (the Spark backend's), and
+    # pyspark warns about the pandas version at import: nothing a user of doudi can act on.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     parser = argparse.ArgumentParser(prog="doudi", description="兜底：低收入人口数据比对与预警")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -56,6 +56,10 @@ class Rejected:
     text: str
 
 
+# Rows cleaned and written per step while a CSV is loaded (bounds memory; see batches).
+BATCH_ROWS = 500_000
+
+
 @dataclass
 class FileReading:
     path: Path
@@ -73,24 +77,37 @@ class FileReading:
     _row_shift: np.ndarray | None = None
     _utf8_copy: Path | None = None
 
-    def batches(self, con: duckdb.DuckDBPyConnection, size: int = 500_000) -> Iterator[pl.DataFrame]:
-        """The file's parsed rows in order, as text, with `source_row` (line or Excel row)."""
+    def batches(self, con: duckdb.DuckDBPyConnection, size: int | None = None) -> Iterator[pl.DataFrame]:
+        """The file's parsed rows in order, as text, with `source_row` (line or Excel row).
+
+        Each batch is its own query over a range of row ids, fully fetched: the caller
+        writes to the same connection between batches, and in DuckDB a new query on a
+        connection ends the stream of the one before (a streamed reader would stop after
+        its first batch without a word). The batches are counted against the table.
+        """
         if self.rows is not None:
             yield self.rows
             return
         assert self._duck_table is not None
+        size = size or BATCH_ROWS
         names = list(self.columns)
         select = ", ".join(f'"c{i}" AS "{name}"' for i, name in enumerate(names))
         # Only mapped columns were kept; see read_csv_file.
-        reader = con.execute(f"SELECT rowid AS __ord, {select} FROM {self._duck_table} ORDER BY rowid").fetch_record_batch(size)
+        total, last = con.execute(f"SELECT count(*), coalesce(max(rowid), -1) FROM {self._duck_table}").fetchone()
         first_data_line = self.header_row + 1
-        for batch in reader:
-            frame = pl.from_arrow(batch)
-            assert isinstance(frame, pl.DataFrame)
+        seen = 0
+        for start in range(0, last + 1, size):
+            frame = con.execute(
+                f"SELECT rowid AS __ord, {select} FROM {self._duck_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                [start, start + size],
+            ).pl()
+            seen += frame.height
             positions = frame["__ord"].to_numpy() + first_data_line
             if self._row_shift is not None and len(self._row_shift):
                 positions = positions + np.searchsorted(self._row_shift, positions, side="right")
             yield frame.drop("__ord").with_columns(pl.Series("source_row", positions, dtype=pl.Int32))
+        if seen != total:
+            raise RuntimeError(f"{self.display_name}: read {seen} of {total} parsed rows; refusing to continue")
 
     def close(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         if con is not None and self._duck_table:

@@ -44,11 +44,14 @@ ID_WITHOUT_SEQUENCE = CustomRule(f"l.k_no_sequence = r.k_no_sequence AND {EITHER
 ID_WITHOUT_DIGITS_6_7 = CustomRule(f"l.k_no_6_7 = r.k_no_6_7 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
 ID_WITHOUT_DIGITS_10_11 = CustomRule(f"l.k_no_10_11 = r.k_no_10_11 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
 ID_WITHOUT_DIGITS_14_15 = CustomRule(f"l.k_no_14_15 = r.k_no_14_15 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-# An ID that went through Excel keeps its first 15 digits (rounded): compare them. (One
-# rule per direction: an OR across columns would defeat the hash join and compare every
-# pair.)
+# An ID that went through Excel keeps 15 significant digits: the first 15 as Excel stores
+# the number (cut off: 140502198001011000), or rounded where it was written out in
+# scientific form. Compare both. (One rule per direction and form: an OR across columns
+# would defeat the hash join and compare every pair.)
 EXCEL_15_DIGITS_LEFT = CustomRule("l.partial15 = r.rounded15", sql_dialect="duckdb")
 EXCEL_15_DIGITS_RIGHT = CustomRule("r.partial15 = l.rounded15", sql_dialect="duckdb")
+EXCEL_15_DIGITS_CUT_LEFT = CustomRule("l.partial15 = substr(r.id18, 1, 15)", sql_dialect="duckdb")
+EXCEL_15_DIGITS_CUT_RIGHT = CustomRule("r.partial15 = substr(l.id18, 1, 15)", sql_dialect="duckdb")
 # A roster member without a usable ID is found by name and birth date (a record's birth
 # date is read from its ID).
 NAME_AND_BIRTH_DATE = CustomRule(
@@ -70,6 +73,8 @@ BLOCKING_RULES = [
     ID_WITHOUT_DIGITS_14_15,
     EXCEL_15_DIGITS_LEFT,
     EXCEL_15_DIGITS_RIGHT,
+    EXCEL_15_DIGITS_CUT_LEFT,
+    EXCEL_15_DIGITS_CUT_RIGHT,
     NAME_AND_BIRTH_DATE,
 ]
 # Two member rows of one household are never "the same person enrolled twice".
@@ -95,7 +100,13 @@ ID_NUMBER = cl.CustomComparison(
         cll.CustomLevel("id18_l = id18_r", "same ID, check digit wrong on both"),
         cll.CustomLevel("id_valid_l AND id_valid_r", "two different valid IDs"),
         cll.CustomLevel("damerau_levenshtein(id18_l, id18_r) <= 1", "one digit wrong or two swapped"),
-        cll.CustomLevel("partial15_l = rounded15_r OR partial15_r = rounded15_l", "Excel-rounded 15 digits agree"),
+        # Excel keeps 15 significant digits of an 18-digit number: cut off when it stores it
+        # (140502198001011000), rounded when it shows it in scientific form; accept either.
+        cll.CustomLevel(
+            "partial15_l = rounded15_r OR partial15_r = rounded15_l OR "
+            "partial15_l = substr(id18_r, 1, 15) OR partial15_r = substr(id18_l, 1, 15)",
+            "Excel's 15 digits agree (rounded or cut)",
+        ),
         cll.CustomLevel("substr(id18_l, 1, 14) = substr(id18_r, 1, 14)", "region and birth date agree"),
         cll.CustomLevel("damerau_levenshtein(id18_l, id18_r) <= 2", "two digits wrong"),
         cll.CustomLevel("partial6_l = rounded6_r OR partial6_r = rounded6_l", "only Excel's six digits agree"),

@@ -156,14 +156,14 @@ PRIOR_M = {
 # sequence numbers (a synthetic province is far too sparse to count these on):
 # - one digit wrong: an ID has ~180 one-edit neighbours, ~0.7% of them taken -> ~1.3 real
 #   people within one edit, out of 35 million: 4e-8;
-# - 15 Excel-rounded digits: ~1 person shares region, birth date and first sequence digit: 1e-7;
+# - 15 Excel digits (rounded or cut): ~1 person shares region, birth date and first sequence digit: 1e-7;
 # - region and birth date: ~9 people share them: 3e-7; two digits wrong: 1e-6;
 # - the same ID: only a data-entry collision: 1e-10.
 RARE_U = {
     "same valid ID": 1e-10,
     "same ID, check digit wrong on both": 1e-10,
     "one digit wrong or two swapped": 4e-8,
-    "Excel-rounded 15 digits agree": 1e-7,
+    "Excel's 15 digits agree (rounded or cut)": 1e-7,
     "region and birth date agree": 3e-7,
     "two digits wrong": 1e-6,
 }

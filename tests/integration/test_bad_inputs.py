@@ -168,3 +168,22 @@ def test_a_refused_rerun_leaves_the_published_quarter(inbox, tmp_path, capsys):
 def test_a_missing_quarter_folder_is_refused(inbox, tmp_path, capsys):
     code = main(["run", "--inbox", str(inbox), "--quarter", "2024Q4", "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "o")])
     assert code == EXIT_REFUSED and "2024Q4" in capsys.readouterr().err
+
+
+def test_large_files_are_read_to_the_end_in_batches(tiny_inbox, inbox, tmp_path, capsys, monkeypatch):
+    """A CSV longer than one batch is read whole, though each batch is written to the
+    warehouse before the next is read (a streamed DuckDB result would stop after one)."""
+    import json
+
+    import sources.readers
+
+    monkeypatch.setattr(sources.readers, "BATCH_ROWS", 20)
+    code, _ = run(inbox, tmp_path, capsys)
+    assert code == EXIT_OK
+    delivered = json.loads((tiny_inbox / "truth" / "manifest.json").read_text(encoding="utf-8"))["rows_delivered"][QUARTER]
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        read = dict(con.execute("SELECT source, sum(rows_read) FROM audit.ingest_log WHERE quarter = ? GROUP BY source", [QUARTER]).fetchall())
+        longest = con.execute("SELECT max(rows_read) FROM audit.ingest_log WHERE file LIKE '%.csv'").fetchone()[0]
+    assert longest > 3 * 20  # several batches
+    assert {s: read.get(s) for s in delivered} == delivered  # every row the generator wrote was read
+    rows_accounted(tmp_path)

@@ -101,6 +101,30 @@ def test_warnings_agree_with_truth(run_province):
         assert row["recall_exact_class"] >= 0.99, row
 
 
+def test_a_member_warning_names_that_member_and_a_household_warning_the_head(run_province):
+    """Never another person's ID on a warning: a member whose roster ID is empty keeps it empty."""
+    with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
+        wrong = con.execute(
+            """SELECT count(*) FROM marts.warnings AS w
+               JOIN staging.members AS m ON m.member_id = w.member_id AND m.quarter = w.quarter
+               WHERE w.id_number IS DISTINCT FROM coalesce(m.id_number, m.id_number_raw) OR w.name IS DISTINCT FROM m.name"""
+        ).fetchone()[0]
+        empty = con.execute(
+            """SELECT count(*) FROM marts.warnings AS w
+               JOIN staging.members AS m ON m.member_id = w.member_id AND m.quarter = w.quarter
+               WHERE coalesce(m.id_number, m.id_number_raw) IS NULL"""
+        ).fetchone()[0]
+        heads = con.execute(
+            """SELECT count(*) FILTER (WHERE m.relation = '户主' OR m.relation IS NULL), count(*) FROM marts.warnings AS w
+               JOIN staging.members AS m ON m.household_id = w.household_id AND m.quarter = w.quarter AND m.name = w.name
+                    AND coalesce(m.id_number, m.id_number_raw) IS NOT DISTINCT FROM w.id_number
+               WHERE w.member_id IS NULL"""
+        ).fetchone()
+    assert wrong == 0
+    assert empty > 0, "no member warning on a member without an ID: the data would not test the fallback"
+    assert heads[1] > 0 and heads[0] >= 0.95 * heads[1]
+
+
 def test_household_cases_are_in_priority_order(run_province):
     with duckdb.connect(str(run_province.warehouse), read_only=True) as con:
         rows = con.execute(

@@ -163,6 +163,7 @@ def test_the_documented_queries_run_on_a_published_warehouse(round_trip):
     assert sum(row[1] + row[2] for row in answered["per county"]) == open_now
 
 
+@pytest.mark.browser
 def test_report_renders_in_headless_chromium(round_trip, tmp_path):
     import subprocess
 

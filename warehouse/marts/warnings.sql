@@ -77,8 +77,10 @@ final as (
         h.county_code,
         h.township,
         h.village,
-        coalesce(m.name, hd.name) as name,
-        coalesce(m.id_number, hd.id_number) as id_number,
+        -- a member warning names that member (even when the roster left the ID empty); a
+        -- household warning names the head
+        case when i.member_id is null then hd.name else m.name end as name,
+        case when i.member_id is null then hd.id_number else m.id_number end as id_number,
         i.evidence,
         i.policy_ref,
         i.action,

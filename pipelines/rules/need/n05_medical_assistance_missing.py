@@ -47,7 +47,8 @@ final as (
     select
         household_id,
         member_id,
-        case when round(rate * out_of_pocket_yuan, 2) >= $orange_expected_assistance_yuan then 'orange' else 'yellow' end as severity,
+        -- compared before rounding to the fen (999.999 is below 1,000); round(…, 4) only drops float noise
+        case when round(rate * out_of_pocket_yuan, 4) >= $orange_expected_assistance_yuan then 'orange' else 'yellow' end as severity,
         ($q_end + to_days($verification_days))::date as due_date,
         json_object(
             'settlements', settlements,
