@@ -93,13 +93,15 @@ class FileReading:
         names = list(self.columns)
         select = ", ".join(f'"c{i}" AS "{name}"' for i, name in enumerate(names))
         # Only mapped columns were kept; see read_csv_file.
-        total, last = con.execute(f"SELECT count(*), coalesce(max(rowid), -1) FROM {self._duck_table}").fetchone()
+        # Row ids run contiguously from the first row; not from 0 when the table was made
+        # inside the ingest's transaction (DuckDB numbers uncommitted rows from 2^62).
+        total, first, last = con.execute(f"SELECT count(*), min(rowid), max(rowid) FROM {self._duck_table}").fetchone()
         first_data_line = self.header_row + 1
         seen = 0
-        for start in range(0, last + 1, size):
+        for start in range(first, last + 1, size) if total else ():
             frame = con.execute(
-                f"SELECT rowid AS __ord, {select} FROM {self._duck_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
-                [start, start + size],
+                f"SELECT rowid - ? AS __ord, {select} FROM {self._duck_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                [first, start, start + size],
             ).pl()
             seen += frame.height
             positions = frame["__ord"].to_numpy() + first_data_line

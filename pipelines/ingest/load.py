@@ -249,22 +249,27 @@ def load_source(
         _in_transaction(con, lambda: (_clear_quarter(con, spec, quarter), write_audit(con, outcome, run_id)))
         return outcome
 
-    readings: list[FileReading] = []
     with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
         try:
-            # Parse every file first (a refusal changes nothing); then replace the quarter.
-            for index, path in enumerate(data_files):
-                display = str(path.relative_to(quarter_dir))
-                try:
-                    readings.extend(read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp)))
-                except InputRefused as refused:
-                    refused.file = refused.file or display
-                    raise
+            # One transaction for the whole delivery, so a refusal (of any file, however
+            # late) changes nothing; inside it, one file at a time is parsed, loaded and
+            # let go, so memory holds one file, not the whole extract.
             con.execute("BEGIN TRANSACTION")
             try:
                 _clear_quarter(con, spec, quarter)
-                for reading in readings:
-                    outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
+                for index, path in enumerate(data_files):
+                    display = str(path.relative_to(quarter_dir))
+                    try:
+                        readings = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
+                    except InputRefused as refused:
+                        refused.file = refused.file or display
+                        raise
+                    try:
+                        for reading in readings:
+                            outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
+                    finally:
+                        for reading in readings:
+                            reading.close(con)
                 _quarantine_exact_duplicates(con, spec, quarter)
                 _count_rows(con, spec, quarter, outcome)
                 write_audit(con, outcome, run_id)
@@ -273,11 +278,9 @@ def load_source(
                 con.execute("ROLLBACK")
                 raise
         except InputRefused as refused:
+            outcome.files = [f for f in outcome.files if f.outcome == "ignored"]  # nothing of this delivery was loaded
             _record_refusal(con, outcome, run_id, str(refused), refused.file)
             raise
-        finally:
-            for reading in readings:
-                reading.close(con)
     return outcome
 
 
