@@ -249,39 +249,55 @@ def load_source(
         _in_transaction(con, lambda: (_clear_quarter(con, spec, quarter), write_audit(con, outcome, run_id)))
         return outcome
 
+    # Rows go into staging file by file, batch by batch, committed as they go and tagged
+    # with this run (one transaction for a whole province's extract would hold it all in
+    # memory: DuckDB keeps uncommitted rows outside its memory limit). Only at the end, in
+    # one small transaction, the quarter's earlier rows make way and the audit is written;
+    # a refusal or failure removes this run's rows and leaves the earlier delivery as it was.
+    _discard_unfinished(con, spec, quarter)
     with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
         try:
-            # One transaction for the whole delivery, so a refusal (of any file, however
-            # late) changes nothing; inside it, one file at a time is parsed, loaded and
-            # let go, so memory holds one file, not the whole extract.
-            con.execute("BEGIN TRANSACTION")
-            try:
-                _clear_quarter(con, spec, quarter)
-                for index, path in enumerate(data_files):
-                    display = str(path.relative_to(quarter_dir))
-                    try:
-                        readings = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
-                    except InputRefused as refused:
-                        refused.file = refused.file or display
-                        raise
-                    try:
-                        for reading in readings:
-                            outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
-                    finally:
-                        for reading in readings:
-                            reading.close(con)
-                _quarantine_exact_duplicates(con, spec, quarter)
-                _count_rows(con, spec, quarter, outcome)
+            for index, path in enumerate(data_files):
+                display = str(path.relative_to(quarter_dir))
+                try:
+                    readings = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
+                except InputRefused as refused:
+                    refused.file = refused.file or display
+                    raise
+                try:
+                    for reading in readings:
+                        outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
+                finally:
+                    for reading in readings:
+                        reading.close(con)
+            _in_transaction(con, lambda: _quarantine_exact_duplicates(con, spec, quarter, run_id))
+            _count_rows(con, spec, quarter, outcome, run_id)
+
+            def publish():
+                for table in (spec.staging_table, spec.quarantine_table):
+                    con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id IS DISTINCT FROM ?", [quarter, run_id])
                 write_audit(con, outcome, run_id)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except InputRefused as refused:
-            outcome.files = [f for f in outcome.files if f.outcome == "ignored"]  # nothing of this delivery was loaded
-            _record_refusal(con, outcome, run_id, str(refused), refused.file)
+
+            _in_transaction(con, publish)
+        except BaseException as failure:
+            _in_transaction(con, lambda: _discard_run(con, spec, quarter, run_id))
+            if isinstance(failure, InputRefused):
+                outcome.files = [f for f in outcome.files if f.outcome == "ignored"]  # nothing of this delivery stays
+                _record_refusal(con, outcome, run_id, str(failure), failure.file)
             raise
     return outcome
+
+
+def _discard_run(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> None:
+    for table in (spec.staging_table, spec.quarantine_table):
+        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id = ?", [quarter, run_id])
+
+
+def _discard_unfinished(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str) -> None:
+    """Rows a run left behind when its process died before it finished (no audit row)."""
+    finished = "SELECT run_id FROM audit.ingest_log WHERE source = ? AND quarter = ? AND outcome <> 'refused'"
+    for table in (spec.staging_table, spec.quarantine_table):
+        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id NOT IN ({finished})", [quarter, spec.source, quarter])
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work) -> None:
@@ -327,10 +343,14 @@ def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run
     return result
 
 
-def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome) -> None:
-    loaded = dict(con.execute(f"SELECT source_file, count(*) FROM {spec.staging_table} WHERE quarter = ? GROUP BY ALL", [quarter]).fetchall())
+def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome, run_id: str) -> None:
+    loaded = dict(
+        con.execute(f"SELECT source_file, count(*) FROM {spec.staging_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL", [quarter, run_id]).fetchall()
+    )
     quarantined = dict(
-        con.execute(f"SELECT source_file, count(*) FROM {spec.quarantine_table} WHERE quarter = ? GROUP BY ALL", [quarter]).fetchall()
+        con.execute(
+            f"SELECT source_file, count(*) FROM {spec.quarantine_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL", [quarter, run_id]
+        ).fetchall()
     )
     for f in outcome.files:
         if f.outcome == "ignored":
@@ -345,7 +365,7 @@ def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome) -> 
             f.outcome = "loaded_with_quarantine"
 
 
-def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str) -> None:
+def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str, run_id: str) -> None:
     """A record delivered twice, identical in every field, is loaded once; the copies are
     quarantined with a reason that points to the kept row. Rows are compared by key and
     a hash of all their values."""
@@ -361,11 +381,11 @@ def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str) -> None:
                    first_value(source_file) OVER w AS kept_file,
                    first_value(source_row) OVER w AS kept_row
             FROM {spec.staging_table}
-            WHERE quarter = ?
+            WHERE quarter = ? AND run_id = ?
             WINDOW w AS (PARTITION BY {key}, hash({values}) ORDER BY source_file, source_row)
         ) WHERE copy_no > 1
         """,
-        [quarter],
+        [quarter, run_id],
     )
     if con.execute("SELECT count(*) FROM __dups").fetchone()[0]:
         struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)
