@@ -255,6 +255,7 @@ def load_source(
     # one small transaction, the quarter's earlier rows make way and the audit is written;
     # a refusal or failure removes this run's rows and leaves the earlier delivery as it was.
     _discard_unfinished(con, spec, quarter)
+    _in_transaction(con, lambda: _discard_run(con, spec, quarter, run_id))  # the same run loading it again
     with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
         try:
             for index, path in enumerate(data_files):
