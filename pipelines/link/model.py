@@ -102,10 +102,13 @@ ID_NUMBER = cl.CustomComparison(
         cll.CustomLevel("damerau_levenshtein(id18_l, id18_r) <= 1", "one digit wrong or two swapped"),
         # Excel keeps 15 significant digits of an 18-digit number: cut off when it stores it
         # (140502198001011000), rounded when it shows it in scientific form; accept either.
+        # Never a full ID, at most a partial key that needs the name to agree (CONTRACT §2):
+        # with another name the pair falls to the weaker levels below.
         cll.CustomLevel(
-            "partial15_l = rounded15_r OR partial15_r = rounded15_l OR "
-            "partial15_l = substr(id18_r, 1, 15) OR partial15_r = substr(id18_l, 1, 15)",
-            "Excel's 15 digits agree (rounded or cut)",
+            "(partial15_l = rounded15_r OR partial15_r = rounded15_l OR "
+            "partial15_l = substr(id18_r, 1, 15) OR partial15_r = substr(id18_l, 1, 15)) "
+            "AND (name_s_l = name_s_r OR name_py_l = name_py_r)",
+            "Excel's 15 digits (rounded or cut) and the name agree",
         ),
         cll.CustomLevel("substr(id18_l, 1, 14) = substr(id18_r, 1, 14)", "region and birth date agree"),
         cll.CustomLevel("damerau_levenshtein(id18_l, id18_r) <= 2", "two digits wrong"),

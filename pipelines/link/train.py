@@ -163,7 +163,7 @@ RARE_U = {
     "same valid ID": 1e-10,
     "same ID, check digit wrong on both": 1e-10,
     "one digit wrong or two swapped": 4e-8,
-    "Excel's 15 digits agree (rounded or cut)": 1e-7,
+    "Excel's 15 digits (rounded or cut) and the name agree": 1e-7,
     "region and birth date agree": 3e-7,
     "two digits wrong": 1e-6,
 }
