@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.quarters import quarter_range
+from tests.helpers import synthetic_inbox
 
 SMALL_QUARTERS = "2025Q1:2025Q2"
 
@@ -29,11 +30,7 @@ class RunProvince:
 @pytest.fixture(scope="session")
 def small_province(tmp_path_factory) -> Path:
     """Inbox folders for two quarters of a ~600-household province, plus truth/."""
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("province")
-    generate(root / "inbox", quarter_range(SMALL_QUARTERS), households=600, seed=11)
-    return root / "inbox"
+    return synthetic_inbox(tmp_path_factory, "province", SMALL_QUARTERS, households=600, seed=11)
 
 
 @pytest.fixture(scope="session")

@@ -1,13 +1,25 @@
-"""Helpers for tests that build a warehouse by hand (rule cases, history models)."""
+"""Helpers for tests: a synthetic inbox, and warehouses built by hand (rule cases, history models)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 
 from sources.registry import source
+
+def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int, seed: int, **config) -> Path:
+    """A generated inbox (with truth/ beside the quarters) in a fresh temporary folder:
+    `<tmp>/<name>N/inbox`; the folder around it is free for warehouses and outputs."""
+    from pipelines.quarters import quarter_range
+    from pipelines.synth.generate import generate
+
+    inbox = tmp_path_factory.mktemp(name) / "inbox"
+    generate(inbox, quarter_range(quarters), households=households, seed=seed, **config)
+    return inbox
+
 
 DEFAULTS = {"quarter": None, "source_file": "test.csv", "source_row": 1, "run_id": "test"}
 

@@ -10,18 +10,14 @@ import duckdb
 import pytest
 
 from pipelines.cli import EXIT_OK, EXIT_REFUSED, main
-from pipelines.quarters import quarter_range
+from tests.helpers import synthetic_inbox
 
 QUARTER = "2025Q1"
 
 
 @pytest.fixture(scope="module")
 def tiny_inbox(tmp_path_factory) -> Path:
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("tiny")
-    generate(root / "inbox", quarter_range(QUARTER), households=150, seed=3)
-    return root / "inbox"
+    return synthetic_inbox(tmp_path_factory, "tiny", QUARTER, households=150, seed=3)
 
 
 @pytest.fixture()

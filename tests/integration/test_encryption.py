@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from pipelines.cli import EXIT_FAILED, EXIT_OK, main
-from pipelines.quarters import quarter_range
 from warehouse.connection import WarehouseError, connect
+from tests.helpers import synthetic_inbox
 
 QUARTER = "2025Q1"
 KEY = "test-only-key-7f3a9c"
@@ -20,11 +20,7 @@ KEY = "test-only-key-7f3a9c"
 
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory) -> Path:
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("encryption")
-    generate(root / "inbox", quarter_range(QUARTER), households=120, seed=5)
-    return root / "inbox"
+    return synthetic_inbox(tmp_path_factory, "encryption", QUARTER, households=120, seed=5)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ import openpyxl
 import pytest
 
 from pipelines.cli import EXIT_OK, EXIT_REFUSED, main
-from pipelines.quarters import quarter_range
+from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2"]
 IDENTITY_SOURCES = ("members", "medical", "disability", "education", "death", "detention")
@@ -83,11 +83,9 @@ def _drop_id_header(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def privacy_run(tmp_path_factory):
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("privacy")
-    inbox, warehouse, out, home = root / "inbox", root / "w.duckdb", root / "out", root / "dagster_home"
-    generate(inbox, quarter_range("2025Q1:2025Q2"), households=300, seed=17)
+    inbox = synthetic_inbox(tmp_path_factory, "privacy", "2025Q1:2025Q2", households=300, seed=17)
+    root = inbox.parent
+    warehouse, out, home = root / "w.duckdb", root / "out", root / "dagster_home"
     printed, records = io.StringIO(), []
 
     class Keep(logging.Handler):

@@ -16,18 +16,16 @@ import pytest
 
 from pipelines.cli import EXIT_OK, run_quarter
 from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES
-from pipelines.quarters import quarter_range
+from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2", "2025Q3"]
 
 
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory, dagster_instance):
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("roundtrip")
-    inbox, warehouse, out = root / "inbox", root / "w.duckdb", root / "out"
-    generate(inbox, quarter_range("2025Q1:2025Q3"), households=400, seed=21)
+    inbox = synthetic_inbox(tmp_path_factory, "roundtrip", "2025Q1:2025Q3", households=400, seed=21)
+    root = inbox.parent
+    warehouse, out = root / "w.duckdb", root / "out"
     assert run_quarter(inbox, "2025Q1", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK
     return root, inbox, warehouse, out
 

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from pipelines.cli import EXIT_OK, run_quarter
-from pipelines.quarters import quarter_range
+from tests.helpers import synthetic_inbox
 
 pytestmark = [
     pytest.mark.spark,
@@ -38,10 +38,7 @@ COUNTRY = [
 
 @pytest.fixture(scope="module")
 def both_backends(tmp_path_factory, dagster_instance):
-    from pipelines.synth.generate import generate
-
-    root = tmp_path_factory.mktemp("country")
-    generate(root / "inbox", quarter_range(QUARTER), households=500, seed=23, counties=COUNTRY)
+    root = synthetic_inbox(tmp_path_factory, "country", QUARTER, households=500, seed=23, counties=COUNTRY).parent
     seconds = {}
     for backend in ("duckdb", "spark"):
         started = time.time()
