@@ -8,6 +8,7 @@ import json
 import dagster as dg
 
 from checks import ingest
+from pipelines.partitions import partition_of
 from pipelines.resources import DoudiResource
 from sources.registry import SourceSpec
 
@@ -26,8 +27,9 @@ def staged_source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.As
         description=f"{spec.title}：非空、主键唯一、多数行可读、每行或入库或隔离（不通过则本季度不发布）",
     )
     def delivery_accepted(context: dg.AssetCheckExecutionContext, doudi: DoudiResource) -> dg.AssetCheckResult:
-        quarter = context.partition_key if context.has_partition_key else None
-        with doudi.connect() as con:
+        quarter, region = partition_of(context)
+        quarter = str(quarter)
+        with doudi.connect(region) as con:
             outcome = ingest.delivery_accepted(con, spec, quarter, context.run.run_id)
             ingest.record(con, outcome, quarter, asset_name, context.run.run_id)
         return dg.AssetCheckResult(
@@ -42,8 +44,9 @@ def staged_source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.As
         description=f"{spec.title}：各列清洗情况（修复、无法识别的取值计数）",
     )
     def value_quality(context: dg.AssetCheckExecutionContext, doudi: DoudiResource) -> dg.AssetCheckResult:
-        quarter = context.partition_key if context.has_partition_key else None
-        with doudi.connect() as con:
+        quarter, region = partition_of(context)
+        quarter = str(quarter)
+        with doudi.connect(region) as con:
             outcome = ingest.value_quality(con, spec, quarter, context.run.run_id)
             ingest.record(con, outcome, quarter, asset_name, context.run.run_id)
         return dg.AssetCheckResult(

@@ -1,9 +1,12 @@
 """The `doudi` command: demo, synth, run, evaluate, ui.
 
-`doudi run` materialises one quarter partition through the same Dagster definitions the
-schedule, the sensor and the UI use, in process. Exit codes: 0 success; 2 input refused
-(the message names the file and the column or check that failed; nothing of the quarter is
-published); 1 anything else.
+`doudi run` materialises one (quarter, region) partition through the same Dagster
+definitions the schedule, the sensor and the UI use, in process; without `--region` the
+region is `all` and the inbox, warehouse and output folder are exactly the paths given.
+`doudi national` runs the cross-region step of a quarter over the regions' warehouses.
+Exit codes: 0 success; 2 input refused (the message names the file and the column or check
+that failed, or the region whose warehouse is missing or unpublished; nothing of the quarter
+is published); 1 anything else.
 """
 
 from __future__ import annotations
@@ -42,32 +45,40 @@ def _quiet_dagster() -> None:
 class RunOutcome:
     quarter: str
     exit_code: int
+    region: str = "all"
     run_id: str | None = None
     messages: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
 def run_quarter(
-    inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None, link_backend: str | None = None
+    inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None, link_backend: str | None = None,
+    region: str = "all",
 ) -> RunOutcome:
-    """Materialise one quarter through the Dagster job; classify the outcome."""
+    """Materialise one quarter of one region through the Dagster job; classify the outcome.
+
+    The paths are the region's own (a `{region}` in them is replaced by the region)."""
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.partitions import check_region, partition_key, register_regions
     from pipelines.quarters import Quarter
     from warehouse.connection import WarehouseError, connect, warehouse_lock
 
     started = time.time()
     try:
         quarter = str(Quarter.parse(quarter))
+        region = check_region(region)
     except ValueError as exc:
-        return RunOutcome(quarter, EXIT_FAILED, messages=[str(exc)])
+        return RunOutcome(quarter, EXIT_FAILED, region=str(region), messages=[str(exc)])
+    inbox, warehouse, out = (Path(str(p).replace("{region}", region)) for p in (inbox, warehouse, out))
     if not (inbox / quarter).is_dir():
-        return RunOutcome(quarter, EXIT_REFUSED, messages=[f"收件箱中没有季度文件夹 {inbox / quarter}"])
+        return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=[f"收件箱中没有季度文件夹 {inbox / quarter}"])
     _quiet_dagster()
     if instance is None:
         _prepare_dagster_home()
         instance = dg.DagsterInstance.get()
+    register_regions(instance, [region])
     run_config = {
         "resources": {
             "doudi": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "out": str(out), "memory_limit": memory_limit,
@@ -86,10 +97,12 @@ def run_quarter(
         with warehouse_lock(warehouse):
             with connect(warehouse):
                 pass
-            result = job.execute_in_process(partition_key=quarter, run_config=run_config, instance=instance, raise_on_error=False)
+            result = job.execute_in_process(partition_key=partition_key(quarter, region), run_config=run_config, instance=instance,
+                                            raise_on_error=False)
     except WarehouseError as exc:
-        return RunOutcome(quarter, EXIT_FAILED, messages=[str(exc)], seconds=time.time() - started)
-    outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, run_id=result.run_id, seconds=time.time() - started)
+        return RunOutcome(quarter, EXIT_FAILED, region=region, messages=[str(exc)], seconds=time.time() - started)
+    outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, region=region, run_id=result.run_id,
+                         seconds=time.time() - started)
     if result.success:
         return outcome
     with connect(warehouse, read_only=True) as con:
@@ -126,19 +139,21 @@ def redact(text: str) -> str:
 
 def _print_outcome(outcome: RunOutcome) -> None:
     status = {EXIT_OK: "完成", EXIT_REFUSED: "输入被拒收", EXIT_FAILED: "失败"}[outcome.exit_code]
-    print(f"{outcome.quarter}: {status}（{outcome.seconds:.1f} 秒）", file=sys.stderr if outcome.exit_code else sys.stdout)
+    where = "" if outcome.region == "all" else f" [{outcome.region}]"
+    print(f"{outcome.quarter}{where}: {status}（{outcome.seconds:.1f} 秒）", file=sys.stderr if outcome.exit_code else sys.stdout)
     for message in outcome.messages:
         print(f"  {message}", file=sys.stderr)
 
 
 def cmd_run(args) -> int:
     outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit,
-                          link_backend=args.link_backend)
+                          link_backend=args.link_backend, region=args.region)
     _print_outcome(outcome)
     if outcome.exit_code == EXIT_OK:
-        print(f"  warehouse: {Path(args.warehouse).resolve()}")
-        print(f"  lists:     {(Path(args.out) / outcome.quarter / 'lists').resolve()}")
-        print(f"  report:    {(Path(args.out) / outcome.quarter / 'report.html').resolve()}")
+        warehouse, out = (Path(p.replace("{region}", outcome.region)) for p in (args.warehouse, args.out))
+        print(f"  warehouse: {warehouse.resolve()}")
+        print(f"  lists:     {(out / outcome.quarter / 'lists').resolve()}")
+        print(f"  report:    {(out / outcome.quarter / 'report.html').resolve()}")
     return outcome.exit_code
 
 
@@ -259,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
     p.add_argument("--link-backend", choices=["duckdb", "spark"], default=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
                    help="where Splink scores candidate pairs (spark: DOUDI_SPARK_MASTER, see pipelines/link/spark.py)")
+    p.add_argument("--region", default="all",
+                   help="the region this inbox, warehouse and output folder belong to (a Dagster partition; default all); "
+                        "{region} in a path is replaced by it")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="score a warehouse against a synthetic province's truth")

@@ -6,7 +6,7 @@ import dagster as dg
 
 from checks.factory import staged_source_checks
 from pipelines.ingest.load import load_source
-from pipelines.partitions import quarters
+from pipelines.partitions import partition_of, quarter_region
 from pipelines.resources import DoudiResource
 from sources.readers import InputRefused
 from sources.registry import SourceSpec, all_sources
@@ -19,17 +19,17 @@ def staged_key(source: str) -> dg.AssetKey:
 def staged_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=staged_key(spec.source),
-        partitions_def=quarters,
+        partitions_def=quarter_region,
         group_name="ingest",
         kinds={"duckdb"},
-        description=f"{spec.title}（inbox/<季度>/{spec.source}/）清洗入库；{'必需' if spec.required_folder else '可选'}数据源，"
+        description=f"{spec.title}（<地区收件箱>/<季度>/{spec.source}/）清洗入库；{'必需' if spec.required_folder else '可选'}数据源，"
         f"{ {'roster': '花名册（每季度替换）', 'accumulating': '逐季累积', 'full_stock': '全量（每季度替换）'}[spec.delivery] }",
     )
     def staged(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
-        quarter = context.partition_key
-        with doudi.connect() as con:
+        quarter, region = partition_of(context)
+        with doudi.connect(region) as con:
             try:
-                outcome = load_source(con, spec, doudi.quarter_dir(quarter), quarter, context.run_id)
+                outcome = load_source(con, spec, doudi.quarter_dir(region, quarter), str(quarter), context.run_id)
             except InputRefused as refused:
                 raise dg.Failure(
                     description=f"输入被拒收（{spec.source}）：{refused}",

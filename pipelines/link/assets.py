@@ -1,12 +1,11 @@
-"""The linking asset: `linked.matches` for the quarter."""
+"""The linking asset: `linked.matches` for the quarter of one region."""
 
 
 import dagster as dg
 
 from pipelines.ingest.assets import staged_key
 from pipelines.link.linker import link_quarter
-from pipelines.partitions import quarters
-from pipelines.quarters import Quarter
+from pipelines.partitions import partition_of, quarter_region
 from pipelines.resources import DoudiResource
 
 LINKED_SOURCES = ["medical", "disability", "education", "death", "detention"]
@@ -16,14 +15,14 @@ MATCHES_KEY = dg.AssetKey(["linked", "matches"])
 @dg.asset(
     key=MATCHES_KEY,
     deps=[staged_key(s) for s in ["households", "members", *LINKED_SOURCES]],
-    partitions_def=quarters,
+    partitions_def=quarter_region,
     group_name="link",
     kinds={"duckdb"},
     description="每条部门记录与本季度花名册成员的比对结果：身份证号精确比对，再以 Splink 概率模型比对号码受损的记录；花名册内一人多户的查重",
 )
 def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
-    quarter = Quarter.parse(context.partition_key)
-    with doudi.connect() as con:
+    quarter, region = partition_of(context)
+    with doudi.connect(region) as con:
         report = link_quarter(con, quarter, memory_limit=doudi.memory_limit, threads=doudi.threads, backend=doudi.link_backend)
     metadata = {f"links_{source}": sum(methods.values()) for source, methods in report.methods.items()}
     metadata["methods"] = dg.MetadataValue.json(report.methods)

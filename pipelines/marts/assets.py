@@ -5,8 +5,7 @@ import dagster as dg
 
 from pipelines.ingest.assets import staged_key
 from pipelines.marts.publish import MARTS, publish_quarter
-from pipelines.partitions import quarters
-from pipelines.quarters import Quarter
+from pipelines.partitions import partition_of, quarter_region
 from pipelines.resources import DoudiResource
 from pipelines.rules.assets import RULE_ASSETS
 
@@ -31,11 +30,11 @@ MART_KEYS = {name: dg.AssetKey(["marts", name]) for name in MARTS}
         )
         for name in MARTS
     ],
-    partitions_def=quarters,
+    partitions_def=quarter_region,
 )
 def published_marts(context: dg.AssetExecutionContext, doudi: DoudiResource):
-    quarter = Quarter.parse(context.partition_key)
-    with doudi.connect() as con:
+    quarter, region = partition_of(context)
+    with doudi.connect(region) as con:
         counts = publish_quarter(con, quarter, context.run_id)
     for name in MARTS:
         yield dg.MaterializeResult(asset_key=MART_KEYS[name], metadata={"rows": counts[name]})

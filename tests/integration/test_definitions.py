@@ -1,12 +1,16 @@
-"""The Dagster definitions load, and their schedule and sensor do what they say."""
+"""The Dagster definitions load, and their schedule and sensor do what they say, for one
+region (`all`) and for an inbox split by region."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import time
 
 import dagster as dg
+
+import pytest
 
 from pipelines.definitions import defs
 from pipelines.ingest.sensors import quarter_readiness
@@ -14,8 +18,12 @@ from pipelines.ingest.sensors import quarter_readiness
 
 def test_definitions_load():
     job = defs.resolve_job_def("quarterly_comparison")
-    assert job.partitions_def is not None
-    assert "2025Q3" in job.partitions_def.get_partition_keys()
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert partitions.partition_dimension_names == ["quarter", "region"]
+    assert "2025Q3" in partitions.get_partitions_def_for_dimension("quarter").get_partition_keys()
+    region = partitions.get_partitions_def_for_dimension("region")
+    assert isinstance(region, dg.DynamicPartitionsDefinition) and region.name == "region"
     keys = {tuple(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
     for expected in [("staging", "medical"), ("linked", "matches"), ("rules", "ineligibility"), ("rules", "need"),
                      ("marts", "warnings"), ("marts", "household_cases"), ("marts", "quarterly_comparison"),
@@ -33,13 +41,47 @@ def test_every_staged_source_has_a_blocking_check():
             assert spec.blocking
 
 
-def test_schedule_runs_the_quarter_just_ended():
+@pytest.fixture()
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def _dimensions(request: dg.RunRequest) -> dict[str, str]:
+    return dict(request.partition_key.keys_by_dimension) if isinstance(request.partition_key, dg.MultiPartitionKey) else {
+        "quarter": request.tags["dagster/partition/quarter"], "region": request.tags["dagster/partition/region"]}
+
+
+def _added(result) -> list[str]:
+    return sorted(k for request in result.dynamic_partitions_requests for k in request.partition_keys)
+
+
+def test_schedule_runs_the_quarter_just_ended(instance, monkeypatch, tmp_path):
+    monkeypatch.setenv("DOUDI_INBOX", str(tmp_path / "inbox"))
     schedule = defs.resolve_schedule_def("quarterly_schedule")
     context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2025, 10, 5, 6, 0), repository_def=defs.get_repository_def()
+        scheduled_execution_time=dt.datetime(2025, 10, 5, 6, 0), repository_def=defs.get_repository_def(), instance=instance
     )
-    request = schedule.evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2025Q3"
+    requests = schedule.evaluate_tick(context).run_requests
+    assert [_dimensions(r) for r in requests] == [{"quarter": "2025Q3", "region": "all"}]
+    assert instance.get_dynamic_partitions("region") == ["all"]
+
+
+def test_schedule_runs_every_region_of_a_split_inbox(instance, monkeypatch, tmp_path):
+    for region in ("14", "41", "山西"):
+        (tmp_path / "inbox" / region).mkdir(parents=True)
+    (tmp_path / "inbox" / "a b").mkdir()  # not a region key: skipped
+    monkeypatch.setenv("DOUDI_INBOX", str(tmp_path / "inbox" / "{region}"))
+    monkeypatch.delenv("DOUDI_WAREHOUSE", raising=False)
+    schedule = defs.resolve_schedule_def("quarterly_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 1, 5, 6, 0), repository_def=defs.get_repository_def(), instance=instance
+    )
+    result = schedule.evaluate_tick(context)
+    assert sorted(r["region"] for r in map(_dimensions, result.run_requests)) == ["14", "41", "山西"]
+    assert {r["quarter"] for r in map(_dimensions, result.run_requests)} == {"2025Q4"}
+    assert len({r.run_key for r in result.run_requests}) == 3
+    assert sorted(instance.get_dynamic_partitions("region")) == ["14", "41", "山西"]
 
 
 def test_inbox_readiness(small_province):
@@ -50,10 +92,31 @@ def test_inbox_readiness(small_province):
     assert not ready and "更新" in why
 
 
-def test_inbox_sensor_requests_complete_quarters(small_province, monkeypatch):
+def test_inbox_sensor_requests_complete_quarters(small_province, monkeypatch, instance):
     monkeypatch.setenv("DOUDI_INBOX", str(small_province))
     monkeypatch.setattr("pipelines.ingest.sensors.SETTLE_SECONDS", 0)
     sensor = defs.resolve_sensor_def("inbox_sensor")
-    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs))
-    assert sorted(r.partition_key for r in result.run_requests) == ["2025Q1", "2025Q2"]
+    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, instance=instance, instance_ref=instance.get_ref()))
+    assert sorted((d["quarter"], d["region"]) for d in map(_dimensions, result.run_requests)) == [("2025Q1", "all"), ("2025Q2", "all")]
     assert os.environ["DOUDI_INBOX"] == str(small_province)
+    assert _added(result) == ["all"]  # the daemon adds them to the instance before launching
+
+
+def test_inbox_sensor_requests_each_region(small_province, monkeypatch, instance, tmp_path):
+    """Two regions' inboxes under one root: a run per region and complete quarter; a
+    region whose quarter lacks a source waits, saying which."""
+    root = tmp_path / "inbox"
+    shutil.copytree(small_province / "2025Q1", root / "14" / "2025Q1")
+    shutil.copytree(small_province / "2025Q1", root / "41" / "2025Q1")
+    shutil.rmtree(root / "41" / "2025Q1" / "death")
+    monkeypatch.setenv("DOUDI_INBOX", str(root / "{region}"))
+    monkeypatch.setenv("DOUDI_WAREHOUSE", str(tmp_path / "{region}.duckdb"))
+    monkeypatch.setattr("pipelines.ingest.sensors.SETTLE_SECONDS", 0)
+    sensor = defs.resolve_sensor_def("inbox_sensor")
+    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, instance=instance, instance_ref=instance.get_ref()))
+    assert [_dimensions(r) for r in result.run_requests] == [{"quarter": "2025Q1", "region": "14"}]
+    assert _added(result) == ["14"]
+    shutil.copytree(small_province / "2025Q1" / "death", root / "41" / "2025Q1" / "death")
+    result = sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, instance=instance, instance_ref=instance.get_ref()))
+    assert sorted(d["region"] for d in map(_dimensions, result.run_requests)) == ["14", "41"]
+    assert _added(result) == ["14", "41"]
