@@ -1,16 +1,18 @@
-"""`doudi synth`: a synthetic province written as inbox folders plus `truth/`."""
+"""`doudi synth`: a synthetic province written as inbox folders plus `truth/`; or a
+country of several regions, one inbox per region (`RegionSplit`)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from pipelines.quarters import Quarter
-from pipelines.synth.extracts import MEDICAL_CHUNK_ROWS, deliveries
+from pipelines.synth.extracts import MEDICAL_CHUNK_ROWS, Delivery, deliveries
 from pipelines.synth.truth import Truth
 from pipelines.synth.world import SynthConfig, build_world
 from pipelines.synth.writer import WriterOptions, write_delivery
@@ -19,19 +21,80 @@ LINKED_SOURCES = ("medical", "disability", "education", "death", "detention")
 RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01"]
 
 
+@dataclass(frozen=True)
+class RegionSplit:
+    """Write one inbox per region, `OUT/<region>/<Q>/<source>/<region>_<file>`, as each
+    region's departments would deliver it; `OUT/truth/` stays the whole country's.
+
+    A household (and its members) belongs to the region of its county; a department's
+    record to the region of the person's home county, except a share of death records,
+    which are registered in another region (a death away from home: the national step's
+    D01 case). The region of a county is its code's first `digits` digits (2: province).
+    """
+
+    digits: int = 2
+    away_deaths: float = 0.1
+
+    def region_of(self, county_code: pl.Expr) -> pl.Expr:
+        return county_code.str.slice(0, self.digits)
+
+
+def _split_by_region(split: RegionSplit, delivery: Delivery, names: list[str], rng: np.random.Generator) -> dict[str, Delivery]:
+    """The delivery's rows per region (regions without rows left out)."""
+    records = delivery.records
+    county = pl.col("__county") if "__county" in records.columns else pl.col("county_code")
+    region = split.region_of(county)
+    if delivery.source == "death" and len(names) > 1 and records.height:
+        home = records.select(region).to_series().to_list()
+        away = rng.random(records.height) < split.away_deaths
+        step = rng.integers(1, len(names), records.height)
+        moved = [names[(names.index(h) + int(s)) % len(names)] if a else h for h, a, s in zip(home, away, step)]
+        region = pl.Series("__region", moved)
+    records = records.with_columns(region.alias("__region"))
+    return {
+        name: Delivery(delivery.source, part.drop("__region"), delivery.split_by)
+        for name in names
+        if (part := records.filter(pl.col("__region") == name)).height
+    }
+
+
+def merge_region_inboxes(root: Path, out: Path) -> list[str]:
+    """One inbox of the whole country from the regions' inboxes under `root` (as
+    `generate(..., regions=RegionSplit())` wrote them): every region's files of a quarter and
+    source side by side in `out/<Q>/<source>/`. Returns the regions merged."""
+    root, out = Path(root), Path(out)
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "truth" and not p.name.startswith("."))
+    if not names:
+        raise ValueError(f"{root} holds no region inbox")
+    for name in names:
+        for path in sorted(p for p in (root / name).rglob("*") if p.is_file()):
+            target = out / path.relative_to(root / name)
+            if target.exists():
+                raise ValueError(f"{path.relative_to(root)}: {target} already exists (two regions' files of the same name)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    return names
+
+
 def generate(
     out: Path,
     quarters: list[Quarter],
     households: int = 5000,
     seed: int = 20250101,
     writer_options: WriterOptions | None = None,
+    regions: RegionSplit | None = None,
     **config_overrides,
 ) -> dict:
-    """Write the inbox for every quarter and the truth; return a summary of counts."""
+    """Write the inbox for every quarter (one per region with `regions`) and the truth;
+    return a summary of counts."""
     out = Path(out)
     config = SynthConfig(quarters=quarters, households=households, seed=seed, **config_overrides)
     world = build_world(config)
     rng = np.random.default_rng(seed + 1)
+    region_rng = np.random.default_rng(seed + 2)
+    region_names = (
+        sorted(world.geography.select(regions.region_of(pl.col("county_code"))).to_series().unique().to_list()) if regions else []
+    )
     options = writer_options or WriterOptions()
     records: dict[int, dict[str, pl.DataFrame]] = {}
     metas = []
@@ -48,7 +111,14 @@ def generate(
         if world.settlements.height <= MEDICAL_CHUNK_ROWS:
             planned = list(planned)  # built before written, the order the seeds were made with
         for delivery in planned:
-            meta = write_delivery(rng, delivery, quarter_dir, str(quarter), options)
+            if regions:
+                parts_written = [
+                    write_delivery(rng, part, out / name / str(quarter), str(quarter), options, prefix=f"{name}_")
+                    for name, part in _split_by_region(regions, delivery, region_names, region_rng).items()
+                ]
+                meta = pl.concat(parts_written, how="diagonal_relaxed") if parts_written else pl.DataFrame()
+            else:
+                meta = write_delivery(rng, delivery, quarter_dir, str(quarter), options)
             written = meta.height if meta.height else delivery.records.height  # duplicate rows included
             kept = delivery.records
             if delivery.source in LINKED_SOURCES:
@@ -96,6 +166,8 @@ def generate(
         "expected_quarantine": quarantine.height,
         "config": {k: v for k, v in asdict(config).items() if k not in {"quarters", "counties"}},
     }
+    if regions:
+        summary["regions"] = region_names
     (truth_dir / "manifest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
     return summary

@@ -19,6 +19,15 @@ COUNTIES = [
     ("140302", "城区", "阳泉市", 0.90),
     ("140322", "盂县", "阳泉市", 0.25),
 ]
+# A small country of three provinces (Shanxi 14, Henan 41, Hebei 13), for the regional and
+# national steps (`doudi synth --country`, tests of the Spark backend and the national step).
+COUNTRY_COUNTIES = [
+    ("140502", "城区", "晋城市", 0.85),
+    ("140821", "临猗县", "运城市", 0.20),
+    ("410802", "解放区", "焦作市", 0.80),
+    ("410882", "沁阳市", "焦作市", 0.40),
+    ("130102", "长安区", "石家庄市", 0.90),
+]
 # People registered outside the province still turn up in its extracts.
 OUTSIDE_REGIONS = ["410802", "410882", "130102", "370102", "610113", "150102", "140105", "140211"]
 

@@ -50,9 +50,9 @@ def _file_name(delivery: Delivery, group: str, spec: SourceSpec) -> str:
 
 
 def write_delivery(
-    rng: np.random.Generator, delivery: Delivery, quarter_dir: Path, quarter_label: str, options: WriterOptions
+    rng: np.random.Generator, delivery: Delivery, quarter_dir: Path, quarter_label: str, options: WriterOptions, prefix: str = ""
 ) -> pl.DataFrame:
-    """Write one source's files; return per-record metadata for the truth."""
+    """Write one source's files (their names after `prefix`); return per-record metadata for the truth."""
     spec = source(delivery.source)
     folder = quarter_dir / delivery.source
     folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def write_delivery(
     groups = records.partition_by(delivery.split_by, as_dict=True, maintain_order=True) if delivery.split_by else {("all",): records}
     for key, frame in sorted(groups.items(), key=lambda kv: str(kv[0])):
         group = key[0] if isinstance(key, tuple) else key
-        metas.append(_write_file(rng, frame, spec, folder, _file_name(delivery, group, spec), quarter_label, options))
+        metas.append(_write_file(rng, frame, spec, folder, prefix + _file_name(delivery, group, spec), quarter_label, options))
     return pl.concat(metas) if metas else pl.DataFrame()
 
 
