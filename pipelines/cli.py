@@ -12,6 +12,7 @@ is published); 1 anything else.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -94,6 +95,7 @@ def run_quarter(
         if warehouse.exists():
             with connect(warehouse, read_only=True):
                 pass
+        warehouse.parent.mkdir(parents=True, exist_ok=True)  # the lock file sits beside the warehouse
         with warehouse_lock(warehouse):
             with connect(warehouse):
                 pass
@@ -120,13 +122,65 @@ def run_quarter(
         outcome.messages += [f"数据检查未通过 [{asset}] {description}" for asset, description in failed_checks]
         outcome.messages.append(f"{quarter} 未发布（marts 中该季度保持原样）")
         return outcome
+    outcome.messages += _step_failures(result)[0]
+    return outcome
+
+
+def _step_failures(result) -> tuple[list[str], bool]:
+    """The failed steps' messages (redacted), and whether one was an input refusal."""
+    messages, refused = [], False
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE":
-            error = event.step_failure_data.error if event.step_failure_data else None
+            data = event.step_failure_data
+            user = data.user_failure_data if data else None
+            if user is not None and user.metadata.get("refused") is not None and user.metadata["refused"].value:
+                refused = True
+                messages.append(redact(user.description or ""))
+                continue
+            error = data.error if data else None
             while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause  # the user code's own exception, not Dagster's wrapper
             detail = f"{error.cls_name}: {error.message.strip().splitlines()[0][:300]}" if error else "unknown error"
-            outcome.messages.append(f"步骤失败 {event.step_key}: {redact(detail)}")
+            messages.append(f"步骤失败 {event.step_key}: {redact(detail)}")
+    return messages, refused
+
+
+def run_national_quarter(
+    quarter: str, regions: dict[str, Path], warehouse: Path, out: Path, link_backend: str | None = None,
+    memory_limit: str | None = None, instance=None,
+) -> RunOutcome:
+    """Materialise one quarter of the national step (job national_comparison); classify the outcome."""
+    import dagster as dg
+
+    from pipelines.definitions import defs
+    from pipelines.quarters import Quarter
+
+    started = time.time()
+    try:
+        quarter = str(Quarter.parse(quarter))
+    except ValueError as exc:
+        return RunOutcome(quarter, EXIT_FAILED, region="全国", messages=[str(exc)])
+    _quiet_dagster()
+    if instance is None:
+        _prepare_dagster_home()
+        instance = dg.DagsterInstance.get()
+    run_config = {
+        "ops": {"national__cross_region": {"config": {"region_warehouses": {r: str(p) for r, p in regions.items()}}}},
+        "resources": {
+            "doudi": {"config": {"national_warehouse": str(warehouse), "national_out": str(out), "memory_limit": memory_limit,
+                                 "link_backend": link_backend or os.environ.get("DOUDI_LINK_BACKEND", "duckdb")}}
+        },
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    job = defs.resolve_job_def("national_comparison")
+    result = job.execute_in_process(partition_key=quarter, run_config=run_config, instance=instance, raise_on_error=False)
+    outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, region="全国", run_id=result.run_id,
+                         seconds=time.time() - started)
+    if not result.success:
+        outcome.messages, refused = _step_failures(result)
+        if refused:
+            outcome.exit_code = EXIT_REFUSED
+            outcome.messages.append(f"{quarter} 跨地区比对未发布（全国数据仓库中该季度保持原样）")
     return outcome
 
 
@@ -157,12 +211,56 @@ def cmd_run(args) -> int:
     return outcome.exit_code
 
 
+def cmd_national(args) -> int:
+    from pipelines.national.compare import NationalRefused, warehouses_from_glob
+
+    regions: dict[str, Path] = {}
+    try:
+        if args.warehouse_glob:
+            regions.update(warehouses_from_glob(args.warehouse_glob))
+        for item in args.region_warehouse or []:
+            region, sep, path = item.partition("=")
+            if not sep or not region or not path:
+                raise NationalRefused([f"--region-warehouse {item!r}：应写作 地区=数据仓库路径，例如 14=var/regions/14/doudi.duckdb"])
+            if region in regions:
+                raise NationalRefused([f"地区 {region} 给出了两次"])
+            regions[region] = Path(path)
+    except NationalRefused as refused:
+        for problem in refused.problems:
+            print(f"  输入被拒收 {problem}", file=sys.stderr)
+        return EXIT_REFUSED
+    outcome = run_national_quarter(args.quarter, regions, Path(args.national_warehouse), Path(args.out), args.link_backend,
+                                   args.memory_limit)
+    _print_outcome(outcome)
+    if outcome.exit_code == EXIT_OK:
+        from warehouse.connection import connect
+
+        with connect(Path(args.national_warehouse), read_only=True) as con:
+            row = con.execute(
+                "SELECT regions, members, death_records, roster_duplicates, death_links, seconds FROM national.runs "
+                "WHERE run_id = ?", [outcome.run_id]).fetchone()
+            by_rule = dict(con.execute("SELECT rule_code, count(*) FROM national.warnings WHERE quarter = ? GROUP BY ALL",
+                                       [outcome.quarter]).fetchall())
+        regions_done, members, deaths, duplicates, death_links, seconds = row
+        print(f"  地区 {len(regions_done)} 个（{'、'.join(regions_done)}），花名册成员 {members:,} 行，死亡记录 {deaths:,} 条")
+        print(f"  跨地区重复享受 {duplicates} 对，外地登记死亡的比对结果 {death_links} 条；"
+              f"预警 D03 {by_rule.get('D03', 0)} 条，D01 {by_rule.get('D01', 0)} 条")
+        stages = {"union": "合并", "link": "比对", "rules": "规则"}
+        print("  用时：" + "，".join(f"{stages.get(k, k)} {v:.1f} 秒" for k, v in json.loads(seconds).items()))
+        print(f"  warehouse: {Path(args.national_warehouse).resolve()}")
+        print(f"  lists:     {(Path(args.out) / outcome.quarter).resolve()}/<地区>/跨地区比对.xlsx")
+    return outcome.exit_code
+
+
 def cmd_synth(args) -> int:
     from pipelines.quarters import quarter_range
-    from pipelines.synth.generate import generate
+    from pipelines.synth.generate import RegionSplit, generate
+    from pipelines.synth.geography import COUNTRY_COUNTIES
 
-    summary = generate(Path(args.out), quarter_range(args.quarters), households=args.households, seed=args.seed)
-    print(f"synthetic province written to {Path(args.out).resolve()} ({', '.join(summary['quarters'])})")
+    country = {"regions": RegionSplit(), "counties": COUNTRY_COUNTIES} if args.country else {}
+    summary = generate(Path(args.out), quarter_range(args.quarters), households=args.households, seed=args.seed, **country)
+    what = f"synthetic country, one inbox per province ({', '.join(summary['regions'])})" if args.country else "synthetic province"
+    print(f"{what} written to {Path(args.out).resolve()} ({', '.join(summary['quarters'])})")
     print(f"  truth: {(Path(args.out) / 'truth').resolve()}")
     for quarter, counts in summary["rows_delivered"].items():
         print(f"  {quarter}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -264,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quarters", default="2025Q1:2025Q4")
     p.add_argument("--households", type=int, default=5000)
     p.add_argument("--seed", type=int, default=20250101)
+    p.add_argument("--country", action="store_true",
+                   help="three provinces (14, 41, 13), one inbox each in OUT/<province>/, for doudi run --region and doudi national")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("run", help="run one quarter through the Dagster assets")
@@ -278,6 +378,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="the region this inbox, warehouse and output folder belong to (a Dagster partition; default all); "
                         "{region} in a path is replaced by it")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("national", help="the cross-region step of a quarter over the regions' warehouses (D03, D01)")
+    p.add_argument("--quarter", required=True)
+    p.add_argument("--warehouse-glob", help="the regions' warehouses, * standing for the region: 'var/regions/*/doudi.duckdb'")
+    p.add_argument("--region-warehouse", action="append", metavar="REGION=FILE", help="a region's warehouse (repeat for each region)")
+    p.add_argument("--national-warehouse", default=os.environ.get("DOUDI_NATIONAL_WAREHOUSE", "var/national/warehouse.duckdb"))
+    p.add_argument("--out", default=os.environ.get("DOUDI_NATIONAL_OUT", "var/national/out"))
+    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
+    p.add_argument("--link-backend", choices=["duckdb", "spark"], default=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
+                   help="where Splink scores the union's pairs (spark: DOUDI_SPARK_MASTER, see pipelines/link/spark.py)")
+    p.set_defaults(func=cmd_national)
 
     p = sub.add_parser("evaluate", help="score a warehouse against a synthetic province's truth")
     p.add_argument("--truth", required=True)

@@ -5,17 +5,18 @@ import dagster as dg
 from pipelines.exports.assets import EXPORT_ASSETS
 from pipelines.ingest.assets import STAGED_ASSETS, STAGED_CHECKS
 from pipelines.ingest.sensors import inbox_sensor
-from pipelines.jobs import quarter_job
+from pipelines.jobs import national_job, quarter_job
 from pipelines.link.assets import linked_matches
 from pipelines.marts.assets import published_marts
+from pipelines.national.assets import national_cross_region
 from pipelines.resources import resource_from_environment
 from pipelines.rules.assets import RULE_ASSETS
 from pipelines.schedules import quarterly_schedule
 
 defs = dg.Definitions(
-    assets=[*STAGED_ASSETS, linked_matches, *RULE_ASSETS, published_marts, *EXPORT_ASSETS],
+    assets=[*STAGED_ASSETS, linked_matches, *RULE_ASSETS, published_marts, *EXPORT_ASSETS, national_cross_region],
     asset_checks=STAGED_CHECKS,
-    jobs=[quarter_job],
+    jobs=[quarter_job, national_job],
     schedules=[quarterly_schedule],
     sensors=[inbox_sensor],
     resources={"doudi": resource_from_environment()},

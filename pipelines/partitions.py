@@ -14,7 +14,7 @@ Dagster run that any run launcher can place on any machine. The national step (r
 and D03 across regions, `pipelines/national`) is partitioned by quarter only.
 
 Assets never parse partition keys themselves: `partition_of(context)` gives the quarter
-and the region.
+and the region (`quarter_of` the quarter of a quarter-only asset).
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ def partition_of(context) -> Partition:
     key = context.partition_key
     keys = (key if isinstance(key, dg.MultiPartitionKey) else quarter_region.get_partition_key_from_str(key)).keys_by_dimension
     return Partition(Quarter.parse(keys["quarter"]), keys[REGION_DIMENSION])
+
+
+def quarter_of(context) -> Quarter:
+    """The quarter a quarter-only asset (the national step) runs for."""
+    return Quarter.parse(context.partition_key)
 
 
 def register_regions(instance: dg.DagsterInstance, names: list[str]) -> None:

@@ -34,7 +34,7 @@ DEFAULT_WAREHOUSE = "var/doudi.duckdb"
 DEFAULT_OUT = "var/out"
 REGIONAL_WAREHOUSE = "var/regions/{region}/doudi.duckdb"
 REGIONAL_OUT = "var/regions/{region}/out"
-DEFAULT_NATIONAL_WAREHOUSE = "var/national/national.duckdb"
+DEFAULT_NATIONAL_WAREHOUSE = "var/national/warehouse.duckdb"
 DEFAULT_NATIONAL_OUT = "var/national/out"
 REGION_FIELD = "{region}"
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+import importlib.util
+import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from sources.registry import source
+
+# Tests that run Spark in local mode: skipped, saying why, where pyspark or Java is missing.
+REQUIRES_SPARK = [
+    pytest.mark.spark,
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed"),
+    pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed (.ci/run installs Debian's JRE)"),
+]
+
 
 def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int, seed: int, **config) -> Path:
     """A generated inbox (with truth/ beside the quarters) in a fresh temporary folder:
@@ -19,6 +30,22 @@ def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int,
     inbox = tmp_path_factory.mktemp(name) / "inbox"
     generate(inbox, quarter_range(quarters), households=households, seed=seed, **config)
     return inbox
+
+
+def synthetic_country(tmp_path_factory, name: str, quarters: str, households: int, seed: int, **config) -> Path:
+    """A generated country of several provinces (pipelines.synth.geography.COUNTRY_COUNTIES)
+    in a fresh temporary folder: one inbox per province in `<tmp>/<name>N/regions/<province>/`,
+    the truth in `regions/truth/`, and all provinces' files merged into one inbox in `inbox/`
+    (the same deliveries, for a run of the whole country in one warehouse)."""
+    from pipelines.quarters import quarter_range
+    from pipelines.synth.generate import RegionSplit, generate, merge_region_inboxes
+    from pipelines.synth.geography import COUNTRY_COUNTIES
+
+    root = tmp_path_factory.mktemp(name)
+    generate(root / "regions", quarter_range(quarters), households=households, seed=seed, regions=RegionSplit(),
+             counties=COUNTRY_COUNTIES, **config)
+    merge_region_inboxes(root / "regions", root / "inbox")
+    return root
 
 
 DEFAULTS = {"quarter": None, "source_file": "test.csv", "source_row": 1, "run_id": "test"}

@@ -127,7 +127,7 @@ class WarehouseSettings:
     threads: int | None = None
 
 
-def _attach(con: duckdb.DuckDBPyConnection, path: Path, key: str | None, read_only: bool) -> None:
+def _attach(con: duckdb.DuckDBPyConnection, path: Path, key: str | None, read_only: bool, alias: str = CATALOG) -> None:
     options = []
     if key:
         con.execute(f"LOAD {_sql_literal(_httpfs_extension_path())}")
@@ -138,7 +138,7 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, key: str | None, read_on
         options.append("READ_ONLY")
     clause = f" ({', '.join(options)})" if options else ""
     try:
-        con.execute(f"ATTACH {_sql_literal(str(path))} AS {CATALOG}{clause}")
+        con.execute(f"ATTACH {_sql_literal(str(path))} AS {alias}{clause}")
     except duckdb.Error as exc:
         text = str(exc)
         if "without a key" in text or "encrypted" in text.lower() and not key:
@@ -158,8 +158,10 @@ def connect(
     memory_limit: str | None = None,
     threads: int | None = None,
     lock: bool = True,
+    schema: bool = True,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection whose default catalog is the warehouse, schema applied.
+    """A connection whose default catalog is the warehouse, schema applied (unless
+    `schema=False`: a warehouse of another shape, e.g. the national one).
 
     Writers hold the warehouse lock for the connection's life; readers do not.
     """
@@ -180,11 +182,19 @@ def connect(
             con.execute(f"SET memory_limit = {_sql_literal(memory_limit or default_memory_limit())}")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
-            if not read_only:
+            if not read_only and schema:
                 apply_schema(con)
             yield con
         finally:
             con.close()
+
+
+def attach_read_only(con: duckdb.DuckDBPyConnection, path: str | Path, alias: str) -> None:
+    """ATTACH another warehouse to `con`, read-only, as `alias` (with the key, if any)."""
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseError(f"no warehouse at {path}")
+    _attach(con, path, warehouse_key(), read_only=True, alias=alias)
 
 
 def apply_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import shutil
 import time
+from pathlib import Path
 
 import dagster as dg
 
@@ -29,6 +30,27 @@ def test_definitions_load():
                      ("marts", "warnings"), ("marts", "household_cases"), ("marts", "quarterly_comparison"),
                      ("marts", "warnings_masked"), ("exports", "township_lists"), ("exports", "report")]:
         assert expected in keys
+
+
+def test_the_national_job_is_partitioned_by_quarter_only():
+    job = defs.resolve_job_def("national_comparison")
+    assert isinstance(job.partitions_def, dg.StaticPartitionsDefinition) and "2025Q3" in job.partitions_def.get_partition_keys()
+    assert job.tags.get("doudi/national") == "write"
+    regional = defs.resolve_job_def("quarterly_comparison")
+    assert dg.AssetKey(["national", "cross_region"]) not in regional.asset_layer.executable_asset_keys
+    assert dg.AssetKey(["marts", "warnings"]) in regional.asset_layer.executable_asset_keys
+
+
+def test_one_run_per_region_at_a_time():
+    """The instance's queue: a limit of one per value of the tag Dagster puts on every run of
+    a region's partition, several regions at once, one national run."""
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "dagster.yaml").read_text(encoding="utf-8"))["concurrency"]["runs"]
+    limits = {limit["key"]: limit for limit in config["tag_concurrency_limits"]}
+    assert limits["dagster/partition/region"] == {"key": "dagster/partition/region", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    assert limits["doudi/national"]["limit"] == 1
+    assert config["max_concurrent_runs"] > 1
 
 
 def test_every_staged_source_has_a_blocking_check():

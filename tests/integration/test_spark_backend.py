@@ -1,56 +1,35 @@
 """The Spark backend of the linker agrees with the DuckDB one.
 
 A small generated country of three provinces (households of one province with members and
-records registered in the others, people enrolled twice across provinces) is run through the
-whole quarter twice: Splink scoring in-process on DuckDB, and on Spark in local mode with
-the same committed model. The links, the roster duplicates and the D03 warnings must be the
-same. Skipped, saying why, where pyspark or Java is missing (`.ci/run` installs Java).
+records registered in the others, people enrolled twice across provinces; the `country`
+fixture, all provinces' deliveries in one inbox) is run through the whole quarter twice:
+Splink scoring in-process on DuckDB, and on Spark in local mode with the same committed
+model. The links, the roster duplicates and the D03 warnings must be the same. Skipped,
+saying why, where pyspark or Java is missing (`.ci/run` installs Java).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import time
 
 import duckdb
 import pytest
 
 from pipelines.cli import EXIT_OK, run_quarter
-from tests.helpers import synthetic_inbox
+from tests.helpers import REQUIRES_SPARK
 
-pytestmark = [
-    pytest.mark.spark,
-    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed"),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Java is not installed (.ci/run installs Debian's JRE)"),
-]
-
-QUARTER = "2025Q1"
-# Three provinces: Shanxi, Henan, Hebei (real GB/T 2260 county codes).
-COUNTRY = [
-    ("140502", "城区", "晋城市", 0.85),
-    ("140821", "临猗县", "运城市", 0.20),
-    ("410802", "解放区", "焦作市", 0.80),
-    ("410882", "沁阳市", "焦作市", 0.40),
-    ("130102", "长安区", "石家庄市", 0.90),
-]
+pytestmark = REQUIRES_SPARK
 
 
 @pytest.fixture(scope="module")
-def both_backends(tmp_path_factory, dagster_instance):
-    root = synthetic_inbox(tmp_path_factory, "country", QUARTER, households=500, seed=23, counties=COUNTRY).parent
-    seconds = {}
-    for backend in ("duckdb", "spark"):
-        started = time.time()
-        outcome = run_quarter(root / "inbox", QUARTER, root / f"{backend}.duckdb", root / f"out-{backend}",
-                              instance=dagster_instance, link_backend=backend)
-        seconds[backend] = time.time() - started
-        assert outcome.exit_code == EXIT_OK, outcome.messages
-    print(f"\nquarter run: duckdb {seconds['duckdb']:.1f} s, spark (local mode) {seconds['spark']:.1f} s")
-    yield root
-    from pipelines.link.spark import stop_spark
-
-    stop_spark()
+def both_backends(country, country_in_one_warehouse, dagster_instance, spark):
+    """The country's quarter in one warehouse: on DuckDB (shared fixture) and on Spark."""
+    started = time.time()
+    outcome = run_quarter(country.inbox, country.quarter, country.root / "spark.duckdb", country.root / "out-spark",
+                          instance=dagster_instance, link_backend="spark")
+    assert outcome.exit_code == EXIT_OK, outcome.messages
+    print(f"\nquarter run on spark (local mode): {time.time() - started:.1f} s")
+    return country.root
 
 
 def _rows(root, backend: str, sql: str) -> list[tuple]:
