@@ -72,8 +72,13 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
             ).pl()
             exact_seconds = time.time() - started
             started = time.time()
+            materialize(con, "intermediate/link_record_identities", params)
             materialize(con, "intermediate/link_exact_id", params, table="__exact_only")
-            deterministic = con.execute("SELECT quarter, source, record_key, member_id FROM __exact_only").pl()
+            deterministic = con.execute(
+                """SELECT DISTINCT ? AS quarter, r.source, r.record_key, e.member_id
+                   FROM __exact_only AS e JOIN int_extract_identities AS r USING (identity_key)""",
+                [quarter],
+            ).pl()
             deterministic_seconds = time.time() - started
             started = time.time()
             report = link_quarter(con, target, memory_limit=memory_limit)

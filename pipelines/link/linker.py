@@ -12,6 +12,10 @@
    other rows, if the person is enrolled twice).
 4. A record linked to one row of a person enrolled twice is linked to the other rows too.
 
+Steps 1 and 3 link identities, not records: the distinct (name, ID as written) the records
+carry (`link_record_identities.sql`). A patient's many settlements, or one person's records
+in several sources, are linked once, and each record then takes its identity's links.
+
 Everything of the quarter is replaced in one transaction.
 """
 
@@ -120,6 +124,7 @@ def link_quarter(
     params = link_params(quarter)
     materialize(con, "intermediate/int_roster", params)
     materialize(con, "intermediate/int_extract_identities", params)
+    materialize(con, "intermediate/link_record_identities", params)
     materialize(con, "intermediate/link_exact_id", params, table="__exact_links")
     materialize(con, "intermediate/link_identities", params)
     first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
@@ -138,7 +143,8 @@ def link_quarter(
 
     # ---- records the deterministic pass left ---------------------------------------------
     n_records, n_valid_records, n_exact = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(*) FROM __exact_links) FROM link_identities WHERE side = 'record'"
+        "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(DISTINCT identity_key) FROM __exact_links) "
+        "FROM link_identities WHERE side = 'record'"
     ).fetchone()
     valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
     expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
@@ -157,8 +163,7 @@ def link_quarter(
         """
         CREATE OR REPLACE TEMP TABLE __links AS
         WITH probabilistic AS (
-            SELECT split_part(left_id, ':', 1) AS source,
-                   substr(left_id, length(split_part(left_id, ':', 1)) + 2) AS record_key,
+            SELECT left_id::UHUGEINT AS identity_key,
                    right_id AS member_id, match_probability, match_weight, member_name,
                    coalesce(p.person_key, right_id) AS person_key
             FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id
@@ -169,7 +174,7 @@ def link_quarter(
                    first_value(member_name) OVER w AS best_name,
                    first_value(match_weight) OVER w AS best_weight
             FROM probabilistic
-            WINDOW w AS (PARTITION BY source, record_key ORDER BY match_weight DESC, member_id)
+            WINDOW w AS (PARTITION BY identity_key ORDER BY match_weight DESC, member_id)
         ),
         best AS (
             -- The person of each record's best member; and members who score as well and
@@ -178,10 +183,14 @@ def link_quarter(
             SELECT * FROM ranked
             WHERE person_key = best_person OR (match_weight >= best_weight - 1.0 AND member_name = best_name)
         ),
-        direct AS (
-            SELECT source, record_key, member_id, match_probability, match_method FROM __exact_links
+        identity_links AS (
+            SELECT identity_key, member_id, match_probability, match_method FROM __exact_links
             UNION ALL
-            SELECT source, record_key, member_id, match_probability, 'probabilistic' FROM best
+            SELECT identity_key, member_id, match_probability, 'probabilistic' FROM best
+        ),
+        direct AS (  -- each record takes its identity's links
+            SELECT r.source, r.record_key, l.member_id, l.match_probability, l.match_method
+            FROM identity_links AS l JOIN int_extract_identities AS r USING (identity_key)
         ),
         cluster_strength AS (  -- how sure we are that a person's member rows are one person
             SELECT p.person_key, min(d.match_probability) AS strength

@@ -46,13 +46,17 @@ def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl
     record_person = (
         links.filter(pl.col("quarter") == str(quarter))
         .join(persons.select("member_id", "person_id"), on="member_id")
-        .select(pl.concat_str([pl.col("source"), pl.lit(":"), pl.col("record_key")]).alias("unique_id"), "person_id")
-        .unique("unique_id")
+        .select("source", "record_key", "person_id")
+        .unique(["source", "record_key"])
     )
     with connect(warehouse) as con:
         params = link_params(quarter)
-        for name in ("int_roster", "int_extract_identities", "link_identities"):
+        for name in ("int_roster", "int_extract_identities", "link_record_identities", "link_identities"):
             materialize(con, f"intermediate/{name}", params)
+        # The linker's records are identities (link_record_identities); an identity is the
+        # person of any of its records.
+        keys = con.execute("SELECT source, record_key, identity_key::VARCHAR AS unique_id FROM int_extract_identities").pl()
+        record_person = keys.join(record_person, on=["source", "record_key"]).select("unique_id", "person_id").unique("unique_id")
         members = con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl()
         records = con.execute(
             f"SELECT * FROM link_identities WHERE side = 'record' AND (id18 IS NOT NULL OR partial15 IS NOT NULL OR partial6 IS NOT NULL) "

@@ -1,6 +1,10 @@
 -- Who each extract record says it is about: the records a quarter links, with the
 -- identity fields the linker compares. Accumulating sources bring every copy delivered so
 -- far (a record is linked if any copy links); full stocks bring only the quarter's.
+-- `identity_key` names the identity as written (name and every form of the ID): the many
+-- settlements of one patient, or one person's records in several sources, share it, and
+-- the linker links each identity once (a province's medical extract holds each patient
+-- several times a quarter, and the lookback window several quarters).
 with
 
 medical as (
@@ -34,12 +38,22 @@ detention as (
     where quarter = $quarter
 ),
 
-final as (
+unioned as (
     select * from medical
     union all select * from death
     union all select * from disability
     union all select * from education
     union all select * from detention
+),
+
+final as (
+    select
+        *,
+        -- 128 bits of MD5: two different identities sharing a key is not a practical risk.
+        md5_number(concat_ws(chr(31), coalesce(name, chr(0)), coalesce(id_number, chr(0)),
+                             coalesce(id_number_valid::varchar, chr(0)), coalesce(id_number_partial, chr(0)),
+                             coalesce(id_number_raw, chr(0)), coalesce(id_number_flag, chr(0)))) as identity_key
+    from unioned
 )
 
 select * from final

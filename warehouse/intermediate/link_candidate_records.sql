@@ -1,4 +1,4 @@
--- The extract records the probabilistic linker looks at: not linked by the deterministic
+-- The extract identities the probabilistic linker looks at: not linked by the deterministic
 -- pass, carrying an 18-digit ID or the 15 digits Excel keeps, and either with an ID that cannot be trusted as it
 -- stands, or sharing an ID key or name and birth date with a roster member whose own ID
 -- is damaged or missing. (A record with a valid ID and no such neighbour can only be
@@ -6,6 +6,8 @@
 -- are not linked: a name and a county do not identify a person. Names are compared here by the pinyin of their first
 -- character (`__surname_keys`, built in Python), so that 劉凱 and 刘凯 meet; Splink then
 -- compares the whole names.
+-- The unions carry only `unique_id`: a province's extract has millions of identities, and
+-- deduplicating whole rows would hold them all.
 with
 
 surnames as (
@@ -13,12 +15,12 @@ surnames as (
 ),
 
 records as (
-    select r.*, s.surname_py
+    select r.unique_id, r.name, r.birth_date, r.id_valid, r.k_no_region, r.k_no_year, r.k_no_month_day, r.k_no_sequence,
+           r.k_no_6_7, r.k_no_10_11, r.k_no_14_15
     from link_identities as r
-    left join surnames as s on s.first_char = left(r.name, 1)
+    anti join __exact_links as e on e.identity_key::varchar = r.unique_id
     where r.side = 'record'
       and (r.id18 is not null or r.partial15 is not null)
-      and r.unique_id not in (select source || ':' || record_key from __exact_links)
 ),
 
 damaged_members as (
@@ -29,24 +31,33 @@ damaged_members as (
 ),
 
 untrusted as (
-    select * from records where not id_valid
+    select unique_id from records where not id_valid
 ),
 
 near_damaged_member as (
-    select r.* from records as r semi join damaged_members as m on r.k_no_region = m.k_no_region
-    union select r.* from records as r semi join damaged_members as m on r.k_no_year = m.k_no_year
-    union select r.* from records as r semi join damaged_members as m on r.k_no_month_day = m.k_no_month_day
-    union select r.* from records as r semi join damaged_members as m on r.k_no_sequence = m.k_no_sequence
-    union select r.* from records as r semi join damaged_members as m on r.k_no_6_7 = m.k_no_6_7
-    union select r.* from records as r semi join damaged_members as m on r.k_no_10_11 = m.k_no_10_11
-    union select r.* from records as r semi join damaged_members as m on r.k_no_14_15 = m.k_no_14_15
-    union select r.* from records as r semi join damaged_members as m on r.surname_py = m.surname_py and r.birth_date = m.birth_date
+    select unique_id from records as r semi join damaged_members as m on r.k_no_region = m.k_no_region
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_year = m.k_no_year
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_month_day = m.k_no_month_day
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_sequence = m.k_no_sequence
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_6_7 = m.k_no_6_7
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_10_11 = m.k_no_10_11
+    union select unique_id from records as r semi join damaged_members as m on r.k_no_14_15 = m.k_no_14_15
+    union
+    select unique_id
+    from (select r.unique_id, r.birth_date, s.surname_py
+          from records as r join surnames as s on s.first_char = left(r.name, 1)) as r
+    semi join damaged_members as m on r.surname_py = m.surname_py and r.birth_date = m.birth_date
+),
+
+chosen as (
+    select unique_id from untrusted
+    union
+    select unique_id from near_damaged_member
 ),
 
 final as (
-    select * exclude (surname_py) from untrusted
-    union
-    select * exclude (surname_py) from near_damaged_member
+    select r.* from link_identities as r semi join chosen using (unique_id)
+    where r.side = 'record'
 )
 
 select * from final

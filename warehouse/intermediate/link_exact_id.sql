@@ -1,10 +1,10 @@
--- Deterministic linkage: an extract record and a roster member whose cleaned ID numbers
+-- Deterministic linkage: an extract identity and a roster member whose cleaned ID numbers
 -- are equal. An ID that could be an Excel-rounded number (it ends in 000), or an ID that
 -- fails its check digit on both sides, links only when the names agree as well.
 with
 
-records as (
-    select * from int_extract_identities where id_number is not null
+identities as (
+    select * from link_record_identities where id_number is not null
 ),
 
 members as (
@@ -13,15 +13,14 @@ members as (
 
 pairs as (
     select
-        r.source,
-        r.record_key,
+        r.identity_key,
         m.member_id,
         r.name = m.name as names_agree,
         r.id_number_valid and m.id_number_valid as both_valid,
         'possibly_excel_rounded' in (r.id_number_flag, m.id_number_flag) as may_be_rounded,
         r.id_number_flag as record_flag,
         m.id_number_flag as member_flag
-    from records as r
+    from identities as r
     join members as m using (id_number)
 ),
 
@@ -39,15 +38,13 @@ accepted as (
 
 final as (
     select
-        $quarter as quarter,
-        source,
-        record_key,
+        identity_key,
         member_id,
         1.0::double as match_probability,
         match_method
     from accepted
     qualify row_number() over (
-        partition by source, record_key, member_id
+        partition by identity_key, member_id
         order by case match_method when 'exact_id' then 0 when 'derived_id' then 1 when 'repaired_id' then 2 else 3 end
     ) = 1
 )

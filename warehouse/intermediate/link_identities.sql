@@ -1,4 +1,5 @@
--- The identity of every roster member and every in-scope extract record, in one shape,
+-- The identity of every roster member and every distinct identity the quarter's extract
+-- records are written with (link_record_identities), in one shape,
 -- for the probabilistic linker: the 18-character ID as written (valid or not), what
 -- Excel left of it, the birth date and sex (the roster's, else read from the ID), and the
 -- ID keys the blocking rules join on (see pipelines/link/model.py). Name keys (simplified,
@@ -24,7 +25,7 @@ members as (
 records as (
     select
         'record' as side,
-        source || ':' || record_key as unique_id,
+        identity_key::varchar as unique_id,
         null::varchar as household_id,
         name,
         id_number,
@@ -34,7 +35,7 @@ records as (
         id_number_raw,
         null::date as given_birth_date,
         null::varchar as given_sex
-    from int_extract_identities
+    from link_record_identities
 ),
 
 identities as (
