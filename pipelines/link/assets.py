@@ -30,4 +30,6 @@ def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> d
     metadata["splink_pairs_compared"] = report.record_pairs.pairs_compared if report.record_pairs else 0
     metadata["roster_duplicate_pairs"] = report.duplicate_pairs
     metadata["prior"] = report.record_prior
+    metadata["step_seconds"] = dg.MetadataValue.json(report.seconds)
+    metadata["splink_pairs_by_rule"] = dg.MetadataValue.json(report.record_pairs.pairs_by_rule if report.record_pairs else {})
     return dg.MaterializeResult(metadata=metadata)

@@ -21,8 +21,11 @@ Everything of the quarter is replaced in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
+import time
 from dataclasses import dataclass, field
 
 import duckdb
@@ -36,6 +39,7 @@ from pipelines.rules.params import default_parameters
 from warehouse.models import materialize
 
 MIN_PRIOR, MAX_PRIOR = 1e-12, 0.01  # a prior outside these is an artefact of tiny inputs
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,6 +51,16 @@ class LinkReport:
     roster_prior: float = 0.0
     candidates: int = 0
     duplicate_pairs: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time (the benchmark reads it)
+
+    @contextlib.contextmanager
+    def step(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+            log.info("link step %s: %.1f s", name, self.seconds[name])
 
 
 def link_params(quarter: Quarter) -> dict:
@@ -122,37 +136,44 @@ def link_quarter(
     """Link the quarter's records; Splink scores on `backend` (duckdb, or spark: `spark`)."""
     report = LinkReport()
     params = link_params(quarter)
-    materialize(con, "intermediate/int_roster", params)
-    materialize(con, "intermediate/int_extract_identities", params)
-    materialize(con, "intermediate/link_record_identities", params)
-    materialize(con, "intermediate/link_exact_id", params, table="__exact_links")
-    materialize(con, "intermediate/link_identities", params)
-    first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
-    con.register("__surname_keys_frame", first_character_pinyin(first_chars).to_arrow())
-    con.execute("CREATE OR REPLACE TEMP TABLE __surname_keys AS SELECT * FROM __surname_keys_frame")
-    con.unregister("__surname_keys_frame")
-    materialize(con, "intermediate/link_candidate_records", params, table="__candidates")
-
-    members = with_name_keys(con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl())
-    candidates = with_name_keys(con.execute("SELECT * FROM __candidates").pl())
+    with report.step("identities"):
+        materialize(con, "intermediate/int_roster", params)
+        materialize(con, "intermediate/int_extract_identities", params)
+        materialize(con, "intermediate/link_record_identities", params)
+    with report.step("exact"):
+        materialize(con, "intermediate/link_exact_id", params, table="__exact_links")
+    with report.step("candidates"):
+        materialize(con, "intermediate/link_identities", params)
+        first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
+        con.register("__surname_keys_frame", first_character_pinyin(first_chars).to_arrow())
+        con.execute("CREATE OR REPLACE TEMP TABLE __surname_keys AS SELECT * FROM __surname_keys_frame")
+        con.unregister("__surname_keys_frame")
+        materialize(con, "intermediate/link_candidate_records", params, table="__candidates")
+        members = with_name_keys(con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl())
+        candidates = with_name_keys(con.execute("SELECT * FROM __candidates").pl())
+        n_records, n_valid_records, n_exact = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(DISTINCT identity_key) FROM __exact_links) "
+            "FROM link_identities WHERE side = 'record'"
+        ).fetchone()
+        # Splink runs in a DuckDB of its own: let go of what it no longer needs here.
+        con.execute("DROP TABLE link_identities; DROP TABLE __candidates; DROP TABLE link_record_identities")
     report.candidates = candidates.height
 
     # ---- one person, several member rows ------------------------------------------------
-    duplicates = roster_duplicates(con, members, report, memory_limit, threads, backend)
-    persons = _persons(duplicates)
+    with report.step("roster_dedupe"):
+        duplicates = roster_duplicates(con, members, report, memory_limit, threads, backend)
+        persons = _persons(duplicates)
 
     # ---- records the deterministic pass left ---------------------------------------------
-    n_records, n_valid_records, n_exact = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(DISTINCT identity_key) FROM __exact_links) "
-        "FROM link_identities WHERE side = 'record'"
-    ).fetchone()
     valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
     expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
     report.record_prior = min(max(expected_links / max(n_records * members.height, 1), MIN_PRIOR), MAX_PRIOR)
-    scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend)
+    with report.step("splink_records"):
+        scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend)
     report.record_pairs = scored
 
     # ---- combine, keep each record's best person, spread over that person's rows ----------
+    combine_started = time.perf_counter()
     scored_pairs = scored.pairs.join(
         members.select(pl.col("unique_id").alias("right_id"), pl.col("name_s").alias("member_name")), on="right_id", how="left"
     )
@@ -238,6 +259,8 @@ def link_quarter(
         con.register("__persons", persons.to_arrow())
         con.register("__duplicates", duplicates.to_arrow())
 
+    report.seconds["combine"] = round(time.perf_counter() - combine_started, 3)
+    write_started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         q = str(quarter)
@@ -267,6 +290,7 @@ def link_quarter(
     finally:
         for name in ("__scored", "__persons", "__duplicates"):
             con.unregister(name)
+    report.seconds["write"] = round(time.perf_counter() - write_started, 3)
     for source, method, n in con.execute("SELECT source, match_method, count(*) FROM __links GROUP BY ALL ORDER BY ALL").fetchall():
         report.methods.setdefault(source, {})[method] = int(n)
     return report
