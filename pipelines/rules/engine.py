@@ -16,6 +16,7 @@ looks at N01's.
 from __future__ import annotations
 
 import json
+import re
 
 import duckdb
 
@@ -55,8 +56,17 @@ def sql_value(value):
     return value
 
 
-def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet) -> dict:
-    """Build the shared input tables; return the base SQL parameters."""
+def needed_inputs(rules: list[Rule]) -> list[str]:
+    """The input models (and `int_links`) the rules' SQL reads: a province's settlements
+    are tens of millions of rows, built only for the family whose rules use them."""
+    names = [*INPUT_MODELS, "int_links"]
+    return [m for m in names if any(re.search(rf"\b{m.rsplit('/', 1)[-1]}\b", rule.sql) for rule in rules)]
+
+
+def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet, rules: list[Rule] | None = None) -> dict:
+    """Build the shared input tables (those `rules` read; all when not given); return the
+    base SQL parameters."""
+    wanted = needed_inputs(rules) if rules is not None else [*INPUT_MODELS, "int_links"]
     lookback = params["rigid_expenditure_lookback_months"]
     base = quarter_params(quarter) | {
         "lookback_start": add_months(quarter.end, -lookback),
@@ -64,7 +74,10 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: Par
         "default_disposable_income_yuan": sql_value(params["default_disposable_income_yuan"]),
     }
     for model in INPUT_MODELS:
-        materialize(con, model, base)
+        if model in wanted:
+            materialize(con, model, base)
+    if "int_links" not in wanted:
+        return base
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE int_links AS
@@ -102,7 +115,7 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, quarter: Quarter, base:
 def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> dict[str, int]:
     """Run every rule of a family and replace the quarter's findings of that family."""
     params = default_parameters().at(quarter.end)
-    base = prepare_inputs(con, quarter, params)
+    base = prepare_inputs(con, quarter, params, rules_of(kind))
     con.execute("CREATE OR REPLACE TEMP TABLE __findings AS SELECT * FROM rules.findings LIMIT 0")
     counts = {}
     for rule in rules_of(kind):
