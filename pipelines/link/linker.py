@@ -184,7 +184,7 @@ def link_quarter(
         """
         CREATE OR REPLACE TEMP TABLE __links AS
         WITH probabilistic AS (
-            SELECT left_id::UHUGEINT AS identity_key,
+            SELECT left_id AS identity_key,
                    right_id AS member_id, match_probability, match_weight, member_name,
                    coalesce(p.person_key, right_id) AS person_key
             FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id

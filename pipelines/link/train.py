@@ -55,7 +55,7 @@ def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl
             materialize(con, f"intermediate/{name}", params)
         # The linker's records are identities (link_record_identities); an identity is the
         # person of any of its records.
-        keys = con.execute("SELECT source, record_key, identity_key::VARCHAR AS unique_id FROM int_extract_identities").pl()
+        keys = con.execute("SELECT source, record_key, identity_key AS unique_id FROM int_extract_identities").pl()
         record_person = keys.join(record_person, on=["source", "record_key"]).select("unique_id", "person_id").unique("unique_id")
         members = con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl()
         records = con.execute(

@@ -18,7 +18,7 @@ records as (
     select r.unique_id, r.name, r.birth_date, r.id_valid, r.k_no_region, r.k_no_year, r.k_no_month_day, r.k_no_sequence,
            r.k_no_6_7, r.k_no_10_11, r.k_no_14_15
     from link_identities as r
-    anti join __exact_links as e on e.identity_key::varchar = r.unique_id
+    anti join __exact_links as e on e.identity_key = r.unique_id
     where r.side = 'record'
       and (r.id18 is not null or r.partial15 is not null)
 ),

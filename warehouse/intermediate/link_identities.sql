@@ -25,7 +25,7 @@ members as (
 records as (
     select
         'record' as side,
-        identity_key::varchar as unique_id,
+        identity_key as unique_id,
         null::varchar as household_id,
         name,
         id_number,
