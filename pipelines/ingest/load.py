@@ -8,6 +8,7 @@ transaction at the end, so a refused or failed delivery leaves the warehouse as 
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import importlib
 import json
@@ -323,12 +324,28 @@ def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run
         file=display, file_format=reading.file_format, encoding=reading.encoding,
         header_row=reading.header_row, checksum=reading.checksum, message="；".join(reading.notes),
     )
-    for raw in reading.batches(con):
+    def cleaned(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         good, bad = clean_batch(spec, raw)
-        _insert(con, spec.staging_table, _staged_frame(spec, good, quarter, display, run_id))
-        if bad.height:
-            _insert(con, spec.quarantine_table, _quarantine_frame(bad, quarter, display, run_id))
-        result.rows_read += raw.height
+        return _staged_frame(spec, good, quarter, display, run_id), _quarantine_frame(bad, quarter, display, run_id) if bad.height else None
+
+    def insert(frames: tuple[pl.DataFrame, pl.DataFrame | None]) -> None:
+        _insert(con, spec.staging_table, frames[0])
+        if frames[1] is not None:
+            _insert(con, spec.quarantine_table, frames[1])
+
+    # Polars cleans the next batch in a worker thread while DuckDB, on this thread, writes
+    # the one before (both release the GIL): on two cores, reading-and-writing and
+    # cleaning overlap instead of taking turns. The connection is used from this thread only.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="doudi-clean") as cleaner:
+        pending = None
+        for raw in reading.batches(con):
+            following = cleaner.submit(cleaned, raw)
+            if pending is not None:
+                insert(pending.result())
+            pending = following
+            result.rows_read += raw.height
+        if pending is not None:
+            insert(pending.result())
     if reading.rejected:
         rejected = pl.DataFrame(
             {
