@@ -63,6 +63,7 @@ def national_cross_region(context: dg.AssetExecutionContext, config: NationalCon
             "cross_region_death_links": report.death_links,
             "warnings": dg.MetadataValue.json(report.warnings),
             "seconds": dg.MetadataValue.json(report.seconds),
+            "link_step_seconds": dg.MetadataValue.json(report.link_seconds),
             "link_backend": report.backend,
         }
     )

@@ -78,6 +78,7 @@ class NationalReport:
     warnings: dict[str, int] = field(default_factory=dict)  # rule -> count
     lists: list[dict] = field(default_factory=list)  # region, file, rows
     seconds: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    link_seconds: dict[str, float] = field(default_factory=dict)  # the linker's steps (roster_dedupe, splink_records ...)
 
 
 def warehouses_from_glob(pattern: str) -> dict[str, Path]:
@@ -173,6 +174,22 @@ def _copy_region(con: duckdb.DuckDBPyConnection, region: str, path: Path, alias:
             con.execute(f"DETACH {alias}")
 
 
+def copy_regions(con: duckdb.DuckDBPyConnection, regions: dict[str, Path], quarter: str) -> dict[str, str]:
+    """The union of the regions' rosters and deaths in the work database `con` (its schema
+    applied); returns region -> the run that published its quarter. Raises NationalRefused
+    naming every region that is unpublished or half-run."""
+    problems, published = [], {}
+    for i, (region, path) in enumerate(regions.items()):
+        run_id, problem = _copy_region(con, region, path, f"region_{i}", quarter)
+        if problem:
+            problems.append(problem)
+        else:
+            published[region] = run_id
+    if problems:
+        raise NationalRefused(problems)
+    return published
+
+
 def _keep_cross_region(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
     """Leave in the work database's linked tables only what crosses regions."""
     con.execute(
@@ -188,7 +205,7 @@ def _keep_cross_region(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
 
 def _run_rules(con: duckdb.DuckDBPyConnection, q: Quarter) -> dict[str, int]:
     params = default_parameters().at(q.end)
-    base = prepare_inputs(con, q, params)
+    base = prepare_inputs(con, q, params, [rule(code) for code in NATIONAL_RULES])
     con.execute("CREATE OR REPLACE TEMP TABLE __findings AS SELECT * FROM rules.findings LIMIT 0")
     counts = {code: run_rule(con, rule(code), q, base, params) for code in NATIONAL_RULES}
     con.execute("DELETE FROM rules.findings WHERE quarter = ?", [str(q)])
@@ -319,10 +336,11 @@ def _publish(warehouse: Path, report: NationalReport, results: dict[str, pl.Data
                 if results[name].height:
                     con.execute(f"INSERT INTO national.{name} BY NAME SELECT * FROM __{name}")
             con.execute(
-                "INSERT INTO national.runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO national.runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [run_id, quarter, report.regions, json.dumps(report.region_runs), report.backend, report.members,
                  report.death_records, report.roster_pairs_compared, report.record_pairs_compared, report.roster_duplicates,
-                 report.death_links, sum(report.warnings.values()), json.dumps(report.seconds), dt.datetime.now()],
+                 report.death_links, sum(report.warnings.values()), json.dumps(report.seconds), json.dumps(report.link_seconds),
+                 dt.datetime.now()],
             )
             con.execute("COMMIT")
         except BaseException:
@@ -355,15 +373,7 @@ def run_national(
     try:
         with connect(work / "work.duckdb", memory_limit=memory_limit, threads=threads) as con:
             started = time.time()
-            problems = []
-            for i, (region, path) in enumerate(regions.items()):
-                published_by, problem = _copy_region(con, region, path, f"region_{i}", str(q))
-                if problem:
-                    problems.append(problem)
-                else:
-                    report.region_runs[region] = published_by
-            if problems:
-                raise NationalRefused(problems)
+            report.region_runs = copy_regions(con, regions, str(q))
             report.members, report.death_records = con.execute(
                 "SELECT (SELECT count(*) FROM staging.members), (SELECT count(DISTINCT record_id) FROM staging.death)"
             ).fetchone()
@@ -374,6 +384,7 @@ def run_national(
             report.roster_pairs_compared = linked.roster_pairs.pairs_compared if linked.roster_pairs else 0
             report.record_pairs_compared = linked.record_pairs.pairs_compared if linked.record_pairs else 0
             report.seconds["link"] = round(time.time() - started, 2)
+            report.link_seconds = dict(linked.seconds)
 
             started = time.time()
             _keep_cross_region(con, str(q))

@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS national.runs (
     roster_duplicates       BIGINT,
     death_links             BIGINT,
     warnings                BIGINT,
-    seconds                 JSON,      -- stage -> seconds
+    seconds                 JSON,      -- stage -> seconds (union, link, rules)
+    link_seconds            JSON,      -- the linker's steps -> seconds (roster_dedupe: the cross-region deduplication)
     published_at            TIMESTAMP
 );
