@@ -1,21 +1,27 @@
 -- Medical settlements delivered up to and including the quarter whose 结算日期 falls in
 -- the 12 months ending Q.end; each 结算流水号 once, from its latest delivery.
+-- The copy is chosen on the key columns alone and the rows fetched after: a province
+-- holds tens of millions of settlements, and ranking whole rows would sort them all.
 with
 
 delivered as (
-    select * from staging.medical
+    select rowid as row_ref, settlement_id, quarter, source_file, source_row
+    from staging.medical
     where quarter <= $quarter
       and settlement_date > $lookback_start
       and settlement_date <= $q_end
 ),
 
+latest_copy as (
+    select first(row_ref order by quarter desc, source_file, source_row) as row_ref
+    from delivered
+    group by settlement_id
+),
+
 final as (
-    select * exclude (copy_rank)
-    from (
-        select *, row_number() over (partition by settlement_id order by quarter desc, source_file, source_row) as copy_rank
-        from delivered
-    )
-    where copy_rank = 1
+    select m.*
+    from staging.medical as m
+    semi join latest_copy as c on m.rowid = c.row_ref
 )
 
 select * from final
