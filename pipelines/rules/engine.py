@@ -5,7 +5,8 @@ The inputs every rule reads are built once per run as temporary tables:
   int_links             linked.matches of the quarter, with `for_ineligibility` / `for_need`
                         saying whether the link is strong enough for that kind of rule
   int_death_records     deaths delivered so far (accumulated)
-  int_settlements       settlements of the 12 months ending Q.end, delivered so far
+  int_settlements       settlements of the 12 months ending Q.end, delivered so far, that
+                        the quarter links to a roster member (rules read them through links)
   int_standards         the standard and disposable income in force on Q.end, per county
                         and 城乡类别 (delivered standards, else the built-in defaults)
 A rule's own SQL reads these and the quarter's full-stock staging tables. Rules of a
@@ -16,7 +17,9 @@ looks at N01's.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 
 import duckdb
 
@@ -25,6 +28,8 @@ from pipelines.quarters import Quarter, add_months
 from pipelines.rules.catalog import Rule, rules_of
 from pipelines.rules.params import ParameterSet, default_parameters
 from warehouse.models import bind, materialize
+
+log = logging.getLogger(__name__)
 
 INPUT_MODELS = [
     "intermediate/int_roster",
@@ -115,11 +120,15 @@ def run_rule(con: duckdb.DuckDBPyConnection, rule: Rule, quarter: Quarter, base:
 def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> dict[str, int]:
     """Run every rule of a family and replace the quarter's findings of that family."""
     params = default_parameters().at(quarter.end)
+    started = time.perf_counter()
     base = prepare_inputs(con, quarter, params, rules_of(kind))
+    log.info("rules %s: inputs built in %.1f s", kind, time.perf_counter() - started)
     con.execute("CREATE OR REPLACE TEMP TABLE __findings AS SELECT * FROM rules.findings LIMIT 0")
     counts = {}
     for rule in rules_of(kind):
+        started = time.perf_counter()
         counts[rule.code] = run_rule(con, rule, quarter, base, params)
+        log.info("rule %s: %d findings in %.1f s", rule.code, counts[rule.code], time.perf_counter() - started)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM rules.findings WHERE quarter = ? AND rule_kind = ?", [str(quarter), kind])

@@ -35,7 +35,12 @@ def test_settlements_accumulate_and_count_once(con):
         {"quarter": "2025Q2", "settlement_id": "JS3", "settlement_date": dt.date(2025, 5, 1), "out_of_pocket_yuan": 10.0},
         # Older than 12 months before 2025Q2's end: outside the window.
         {"quarter": "2025Q2", "settlement_id": "JS0", "settlement_date": dt.date(2024, 6, 30), "out_of_pocket_yuan": 999.0},
+        # Someone off the roster: no member links to it, so no rule can read it.
+        {"quarter": "2025Q2", "settlement_id": "JS9", "settlement_date": dt.date(2025, 5, 2), "out_of_pocket_yuan": 7.0},
     ])
+    for quarter, keys in (("2025Q1", ["JS1", "JS2"]), ("2025Q2", ["JS0", "JS1", "JS2", "JS3"])):
+        for key in keys:
+            con.execute("INSERT INTO linked.matches VALUES (?, 'medical', ?, 'M1', 1.0, 'exact_id')", [quarter, key])
     materialize(con, "intermediate/int_settlements", params("2025Q2"))
     rows = dict(con.execute("SELECT settlement_id, out_of_pocket_yuan FROM int_settlements").fetchall())
     assert set(rows) == {"JS1", "JS2", "JS3"}
