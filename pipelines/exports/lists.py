@@ -86,7 +86,9 @@ def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
 def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, int]:
     import xlsxwriter
 
-    workbook = xlsxwriter.Workbook(str(path))
+    # constant_memory: rows go to disk as they are written (inline strings, no shared
+    # string table); a province's township list can hold tens of thousands of rows.
+    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     header = workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "vcenter"})
     wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
     date = workbook.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
@@ -108,7 +110,7 @@ def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, in
                 elif isinstance(value, dt.date):
                     sheet.write_datetime(r, col, dt.datetime(value.year, value.month, value.day), date)
                 elif value is None:
-                    sheet.write_blank(r, col, None)
+                    continue  # an empty cell
                 elif isinstance(value, (int, float)) and field == "priority":
                     sheet.write_number(r, col, value)
                 else:
