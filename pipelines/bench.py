@@ -93,6 +93,7 @@ class RepeatResult:
     total_seconds: float
     peak_rss_bytes: int
     stages: dict[str, StageResult] = field(default_factory=dict)
+    link_steps: dict[str, float] = field(default_factory=dict)  # the linker's own steps (asset metadata)
 
 
 def ensure_data(scale: str, seed: int, cache: Path, quarters: list) -> Path:
@@ -148,10 +149,14 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
             raise RuntimeError(f"{quarter}: {outcome.messages}")
         stages = {name: StageResult() for name in STAGES}
         starts: dict[str, float] = {}
+        link_steps: dict[str, float] = {}
         for record in instance.all_logs(outcome.run_id):
             event = record.dagster_event
             if event is None or not event.step_key:
                 continue
+            if event.event_type_value == "ASSET_MATERIALIZATION" and event.step_key.startswith("linked__"):
+                steps = event.event_specific_data.materialization.metadata.get("step_seconds")
+                link_steps = dict(steps.value) if steps is not None else link_steps
             if event.event_type_value == "STEP_START":
                 starts[event.step_key] = record.timestamp
             elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
@@ -162,7 +167,7 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
     with connect(warehouse, read_only=True) as con:
         for name, rows in _stage_rows(con, quarter).items():
             stages[name].rows = rows
-    return RepeatResult(total, sampler.peak(0, time.time()), stages)
+    return RepeatResult(total, sampler.peak(0, time.time()), stages, link_steps)
 
 
 def link_quality(inbox: Path, work: Path, quarter: str) -> list[dict]:
@@ -205,8 +210,12 @@ def run_bench(scale: str, seed: int, cache: Path, repeats: int, quarters_spec: s
             }
             for name in STAGES
         },
+        "link_steps_seconds_median": {
+            step: round(statistics.median(r.link_steps.get(step, 0.0) for r in results), 2) for step in results[0].link_steps
+        },
         "repeats_detail": [
-            {"total_seconds": round(r.total_seconds, 2), "stages": {n: round(s.seconds, 2) for n, s in r.stages.items()}} for r in results
+            {"total_seconds": round(r.total_seconds, 2), "stages": {n: round(s.seconds, 2) for n, s in r.stages.items()},
+             "link_steps": r.link_steps} for r in results
         ],
         "link_quality": links,
     }
@@ -223,6 +232,8 @@ def print_summary(summary: dict) -> None:
     for name, s in summary["stages"].items():
         print(f"{name:<8}{s['seconds_median']:>10.2f}{s['rows']:>14,}{s['rows_per_second']:>14,}{s['peak_rss_gb']:>14.2f}")
     print(f"{'total':<8}{summary['total_seconds_median']:>10.2f}{'':>28}{summary['peak_rss_gb_max']:>14.2f}")
+    if summary.get("link_steps_seconds_median"):
+        print("link steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["link_steps_seconds_median"].items()))
     print("\nlinkage against the generator's truth:")
     for row in summary["link_quality"]:
         print(f"  {row['source']:<11} precision {row['precision']:.4f}  recall {row['recall']:.4f}  "
