@@ -21,6 +21,7 @@ import functools
 import logging
 import os
 import tempfile
+import uuid
 
 import polars as pl
 
@@ -102,6 +103,25 @@ def spark_settings(prior: float, link_type: str) -> dict:
     return settings
 
 
+def _input_table(spark, frame: pl.DataFrame, view: str) -> None:
+    """A frame as a Spark view read from Parquet in the session's checkpoint folder.
+
+    A DataFrame made straight from the driver's Arrow table is a local relation: every one
+    of Splink's dozen blocking joins scans it again and Spark broadcasts it whole (its size
+    estimate is tiny), which ran a 2 GB driver out of heap at 150,000 members. Written once
+    and read back, Spark plans on files (sizes, partitions), as it does with Splink's own
+    intermediate tables."""
+    data = spark.createDataFrame(frame.to_arrow())
+    checkpoint = spark.sparkContext.getCheckpointDir()
+    if checkpoint:
+        path = f"{checkpoint.rstrip('/')}/{view}-{uuid.uuid4().hex[:8]}"
+        data.write.mode("overwrite").parquet(path)
+        data = spark.read.parquet(path)
+    else:  # a cluster's session without a checkpoint folder: keep it in the executors instead
+        data = data.persist()
+    data.createOrReplaceTempView(view)
+
+
 def score_on_spark(left: pl.DataFrame, right: pl.DataFrame | None, prior: float, threshold: float, columns: list[str]):
     """Like `probabilistic.score` (records against members, or members against each other
     with `right=None`): the pairs at or above `threshold` and the pairs compared per rule."""
@@ -114,7 +134,7 @@ def score_on_spark(left: pl.DataFrame, right: pl.DataFrame | None, prior: float,
     frames = [left] + ([right] if right is not None else [])
     inputs = []
     for name, frame in zip(("a_records", "b_members"), frames):
-        spark.createDataFrame(frame.select(columns).to_arrow()).createOrReplaceTempView(f"__doudi_{name}")
+        _input_table(spark, frame.select(columns), f"__doudi_{name}")
         inputs.append(db.register(f"__doudi_{name}", dataset_display_name=name))
     linker = Linker(inputs if right is not None else inputs[0], spark_settings(prior, link_type), log_level=logging.WARNING)
     blocked = linker.inference.compute_blocked_pairs_for_predict()
