@@ -9,6 +9,7 @@ from pipelines.jobs import national_job, quarter_job
 from pipelines.link.assets import linked_matches
 from pipelines.marts.assets import published_marts
 from pipelines.national.assets import national_cross_region
+from pipelines.national.sensors import national_sensor
 from pipelines.resources import resource_from_environment
 from pipelines.rules.assets import RULE_ASSETS
 from pipelines.schedules import quarterly_schedule
@@ -18,6 +19,6 @@ defs = dg.Definitions(
     asset_checks=STAGED_CHECKS,
     jobs=[quarter_job, national_job],
     schedules=[quarterly_schedule],
-    sensors=[inbox_sensor],
+    sensors=[inbox_sensor, national_sensor],
     resources={"doudi": resource_from_environment()},
 )

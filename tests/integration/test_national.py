@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import openpyxl
 import pytest
@@ -240,6 +241,23 @@ def test_running_the_national_step_again_replaces_its_quarter(national_duckdb, r
     assert _rows(national_duckdb.warehouse, table, country.quarter) == before
     assert report.warnings["D03"] + report.warnings["D01"] == len(before)
     assert len(_rows(national_duckdb.warehouse, "SELECT run_id FROM national.runs WHERE quarter = ?", country.quarter)) >= 2
+
+
+def test_the_national_sensor_starts_the_quarter_every_region_published(regional, country, dagster_instance, monkeypatch, tmp_path):
+    from pipelines.definitions import defs
+
+    monkeypatch.setenv("DOUDI_WAREHOUSE", str(regional.root / "{region}" / "doudi.duckdb"))
+    sensor = defs.resolve_sensor_def("national_sensor")
+
+    def tick():
+        return sensor.evaluate_tick(dg.build_sensor_context(definitions=defs, instance=dagster_instance,
+                                                            instance_ref=dagster_instance.get_ref()))
+
+    requests = tick().run_requests
+    assert [r.partition_key for r in requests] == [country.quarter] and requests[0].job_name in (None, "national_comparison")
+    assert tick().run_requests[0].run_key == requests[0].run_key  # the same publications: the same run
+    monkeypatch.setenv("DOUDI_WAREHOUSE", str(tmp_path / "{region}" / "doudi.duckdb"))  # regions not run there
+    assert "还没有数据仓库" in tick().skip_message
 
 
 # ---- Spark ---------------------------------------------------------------------------------------
