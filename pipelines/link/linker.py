@@ -236,19 +236,27 @@ def link_quarter(
     # Two member rows linked to one record, both strongly, bearing the same name, in two
     # households, are one person enrolled twice (typically both rows with IDs mistyped in
     # different ways, which the roster deduplication cannot pair).
-    con.register("__member_names", members.select("unique_id", "household_id", "name_s").to_arrow())
-    bridges = con.execute(
-        """SELECT DISTINCT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
-                  least(a.match_probability, b.match_probability) AS match_probability, 'shared_records' AS match_method
+    # Two statements, not one: in one, DuckDB may join the two member-name lists on the name
+    # first (every pair of namesakes in a province) and spill until the disk is full.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE __shared_records AS
+           SELECT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
+                  least(a.match_probability, b.match_probability) AS match_probability
            FROM __links AS a
            JOIN __links AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
-           JOIN __member_names AS ma ON ma.unique_id = a.member_id
-           JOIN __member_names AS mb ON mb.unique_id = b.member_id
-           WHERE a.match_probability >= ? AND b.match_probability >= ?
-             AND ma.household_id <> mb.household_id AND ma.name_s = mb.name_s""",
+           WHERE a.match_probability >= ? AND b.match_probability >= ?""",
         [thresholds.INELIGIBILITY, thresholds.INELIGIBILITY],
+    )
+    con.register("__member_names", members.select("unique_id", "household_id", "name_s").to_arrow())
+    bridges = con.execute(
+        """SELECT DISTINCT s.left_id, s.right_id, s.match_probability, 'shared_records' AS match_method
+           FROM __shared_records AS s
+           JOIN __member_names AS ma ON ma.unique_id = s.left_id
+           JOIN __member_names AS mb ON mb.unique_id = s.right_id
+           WHERE ma.household_id <> mb.household_id AND ma.name_s = mb.name_s"""
     ).pl()
     con.unregister("__member_names")
+    con.execute("DROP TABLE __shared_records")
     new_bridges = bridges.join(duplicates.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
     if new_bridges.height:
         duplicates = pl.concat([duplicates, new_bridges.select(duplicates.columns).cast(duplicates.schema)])
