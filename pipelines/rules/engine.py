@@ -68,10 +68,9 @@ def needed_inputs(rules: list[Rule]) -> list[str]:
     return [m for m in names if any(re.search(rf"\b{m.rsplit('/', 1)[-1]}\b", rule.sql) for rule in rules)]
 
 
-def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet, rules: list[Rule] | None = None) -> dict:
-    """Build the shared input tables (those `rules` read; all when not given); return the
-    base SQL parameters."""
-    wanted = needed_inputs(rules) if rules is not None else [*INPUT_MODELS, "int_links"]
+def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet, rules: list[Rule]) -> dict:
+    """Build the shared input tables `rules` read; return the base SQL parameters."""
+    wanted = needed_inputs(rules)
     lookback = params["rigid_expenditure_lookback_months"]
     base = quarter_params(quarter) | {
         "lookback_start": add_months(quarter.end, -lookback),
