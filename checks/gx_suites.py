@@ -95,6 +95,12 @@ def _context():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GX fingerprints every pandas batch under 1 GB by hashing all of its rows (a batch
+    # marker doudi never reads). On a province's 30 M settlements that hashing was most of
+    # the checks stage (profiled with py-spy), so batches are never fingerprinted.
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context

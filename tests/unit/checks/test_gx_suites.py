@@ -1,0 +1,56 @@
+"""The GX suites run on a quarter's staged rows, and without fingerprinting the batch."""
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from checks import gx_suites
+from sources.registry import source
+
+
+@pytest.fixture
+def death_staging():
+    spec = source("death")
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA staging")
+    con.execute(spec.staging_ddl())
+    columns = [name for name, _ in spec.staged_columns()]
+    rows = [
+        {"quarter": "2025Q2", "record_id": "D1", "death_date": dt.date(2025, 5, 1)},
+        {"quarter": "2025Q2", "record_id": "D1", "death_date": dt.date(2025, 5, 2)},  # the key twice
+        {"quarter": "2025Q2", "record_id": "D2", "death_date": dt.date(2025, 5, 3)},
+        {"quarter": "2025Q1", "record_id": "D1", "death_date": dt.date(2025, 2, 1)},  # another quarter
+    ]
+    for row in rows:
+        con.execute(
+            f"INSERT INTO {spec.staging_table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+            list(row.values()),
+        )
+    assert set(rows[0]) <= set(columns)
+    yield con, spec
+    con.close()
+
+
+def test_blocking_suite_counts_a_duplicate_key_in_the_quarter_only(death_staging):
+    con, spec = death_staging
+    outcomes = gx_suites.validate_source(con, "death", spec.staging_table, "2025Q2", {"q_end": "2025-06-30"}, blocking=True)
+    by_type = {o.declared.type: o for o in outcomes}
+    unique = by_type["expect_column_values_to_be_unique"]
+    assert not unique.success and unique.unexpected_count == 2 and unique.evaluated_rows == 3
+    assert by_type["expect_table_row_count_to_be_between"].observed_value == 3
+    assert by_type["expect_column_values_to_not_be_null"].success
+
+
+def test_batches_are_not_fingerprinted(death_staging, monkeypatch):
+    """GX hashes every row of a pandas batch under 1 GB for a marker doudi never reads;
+    on a province that hashing was most of the checks stage."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    def refuse(_frame):
+        raise AssertionError("the batch was hashed")
+
+    monkeypatch.setattr(pandas_execution_engine, "hash_pandas_dataframe", refuse)
+    con, spec = death_staging
+    outcomes = gx_suites.validate_source(con, "death", spec.staging_table, "2025Q2", {"q_end": "2025-06-30"}, blocking=False)
+    assert {o.declared.type for o in outcomes} >= {"expect_column_values_to_be_between"}
