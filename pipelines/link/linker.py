@@ -130,6 +130,37 @@ def roster_duplicates(
     return pairs
 
 
+def shared_record_bridges(con: duckdb.DuckDBPyConnection, members: pl.DataFrame) -> pl.DataFrame:
+    """Two member rows linked to one record, both strongly, bearing the same name, in two
+    households: one person enrolled twice (typically both rows with IDs mistyped in
+    different ways, which the roster deduplication cannot pair). Reads the quarter's
+    links from the temporary table `__links`; returns roster-duplicate pairs.
+
+    The shared records are found in DuckDB (a self-join of the links, a few tens of
+    thousands of pairs in a province) and the names compared in polars, which joins in the
+    order written. Given the name comparison in SQL, DuckDB joined the two member-name
+    lists on the name first (every pair of namesakes in a province): a province run
+    spilled 19 GB and spent minutes there.
+    """
+    shared_records = con.execute(
+        """SELECT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
+                  least(a.match_probability, b.match_probability) AS match_probability
+           FROM __links AS a
+           JOIN __links AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
+           WHERE a.match_probability >= ? AND b.match_probability >= ?""",
+        [thresholds.INELIGIBILITY, thresholds.INELIGIBILITY],
+    ).pl()
+    member_names = members.select("unique_id", "household_id", "name_s")
+    return (
+        shared_records.join(member_names.rename(lambda c: f"left_{c}"), left_on="left_id", right_on="left_unique_id")
+        .join(member_names.rename(lambda c: f"right_{c}"), left_on="right_id", right_on="right_unique_id")
+        .filter((pl.col("left_household_id") != pl.col("right_household_id")) & (pl.col("left_name_s") == pl.col("right_name_s")))
+        .group_by("left_id", "right_id", maintain_order=True)
+        .agg(pl.col("match_probability").max())
+        .with_columns(pl.lit("shared_records").alias("match_method"))
+    )
+
+
 def link_quarter(
     con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit: str | None = None, threads: int | None = None, backend: str = "duckdb"
 ) -> LinkReport:
@@ -233,30 +264,7 @@ def link_quarter(
         """,
         [str(quarter)],
     )
-    # Two member rows linked to one record, both strongly, bearing the same name, in two
-    # households, are one person enrolled twice (typically both rows with IDs mistyped in
-    # different ways, which the roster deduplication cannot pair).
-    # Two statements, not one: in one, DuckDB may join the two member-name lists on the name
-    # first (every pair of namesakes in a province) and spill until the disk is full.
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE __shared_records AS
-           SELECT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
-                  least(a.match_probability, b.match_probability) AS match_probability
-           FROM __links AS a
-           JOIN __links AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
-           WHERE a.match_probability >= ? AND b.match_probability >= ?""",
-        [thresholds.INELIGIBILITY, thresholds.INELIGIBILITY],
-    )
-    con.register("__member_names", members.select("unique_id", "household_id", "name_s").to_arrow())
-    bridges = con.execute(
-        """SELECT DISTINCT s.left_id, s.right_id, s.match_probability, 'shared_records' AS match_method
-           FROM __shared_records AS s
-           JOIN __member_names AS ma ON ma.unique_id = s.left_id
-           JOIN __member_names AS mb ON mb.unique_id = s.right_id
-           WHERE ma.household_id <> mb.household_id AND ma.name_s = mb.name_s"""
-    ).pl()
-    con.unregister("__member_names")
-    con.execute("DROP TABLE __shared_records")
+    bridges = shared_record_bridges(con, members)
     new_bridges = bridges.join(duplicates.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
     if new_bridges.height:
         duplicates = pl.concat([duplicates, new_bridges.select(duplicates.columns).cast(duplicates.schema)])
