@@ -10,7 +10,9 @@ Returned to the inbox's verifications/ folder, a workbook is read back by its �
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
+import os
 import re
 import shutil
 import uuid
@@ -139,11 +141,12 @@ def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) ->
     written = []
     try:
         if rows.height:
+            jobs = []
             for (county, township), part in rows.group_by(["county_code", "township"], maintain_order=True):
                 folder = staging / safe_file_name(county or "未知区县")
                 folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"{safe_file_name(township)}.xlsx"
-                counts = write_workbook(path, part, quarter)
+                jobs.append((county, township, folder / f"{safe_file_name(township)}.xlsx", part))
+            for (county, township, path, part), counts in zip(jobs, _write_all(jobs, quarter)):
                 written.append({"county_code": county, "township": township, "file": str(path.relative_to(staging)),
                                 "rows": part.height, "households": part["household_id"].n_unique(), "sheets": counts})
         if target.exists():
@@ -153,3 +156,20 @@ def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) ->
         if staging.exists():
             shutil.rmtree(staging)
     return written
+
+
+PARALLEL_ROWS = 50_000  # below this, starting worker processes costs more than it saves
+
+
+def _write_all(jobs: list[tuple], quarter: str) -> list[dict[str, int]]:
+    """Write the workbooks, in worker processes when the lists are large: xlsxwriter is pure
+    Python, one core per process (a province's lists are about a million rows). Workers are
+    spawned, not forked: the parent holds DuckDB's and Dagster's threads."""
+    import multiprocessing
+
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or sum(job[3].height for job in jobs) < PARALLEL_ROWS:
+        return [write_workbook(path, part, quarter) for _, _, path, part in jobs]
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(write_workbook, path, part, quarter) for _, _, path, part in jobs]
+        return [future.result() for future in futures]

@@ -184,3 +184,29 @@ def test_running_a_quarter_again_gives_the_same_warehouse(run_province, dagster_
     assert outcome.exit_code == EXIT_OK, outcome.messages
     after = snapshot()
     assert after == before
+
+
+def test_lists_written_by_worker_processes_are_the_published_ones(run_province, tmp_path, monkeypatch):
+    """A province's lists are written by a pool of processes (xlsxwriter is pure Python);
+    every township's workbook must come out exactly as the single-process one."""
+    import openpyxl
+
+    from pipelines.exports import lists
+    from warehouse.connection import connect
+
+    quarter = run_province.quarters[-1]
+    monkeypatch.setattr(lists, "PARALLEL_ROWS", 0)  # the small province is far below the threshold
+    with connect(run_province.warehouse, read_only=True) as con:
+        written = lists.export_lists(con, quarter, tmp_path)
+    assert len(written) > 1
+
+    def cells(root):
+        books = sorted((root / quarter / "lists").glob("*/*.xlsx"))
+        return {
+            str(book.relative_to(root)): [
+                [[cell.value for cell in row] for row in sheet.iter_rows()] for sheet in openpyxl.load_workbook(book).worksheets
+            ]
+            for book in books
+        }
+
+    assert cells(tmp_path) == cells(run_province.out)
