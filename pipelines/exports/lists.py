@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import multiprocessing
 import os
 import re
 import shutil
@@ -165,8 +166,6 @@ def _write_all(jobs: list[tuple], quarter: str) -> list[dict[str, int]]:
     """Write the workbooks, in worker processes when the lists are large: xlsxwriter is pure
     Python, one core per process (a province's lists are about a million rows). Workers are
     spawned, not forked: the parent holds DuckDB's and Dagster's threads."""
-    import multiprocessing
-
     workers = min(os.cpu_count() or 1, len(jobs))
     if workers < 2 or sum(job[3].height for job in jobs) < PARALLEL_ROWS:
         return [write_workbook(path, part, quarter) for _, _, path, part in jobs]

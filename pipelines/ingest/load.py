@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from sources import cleaning
 from sources.readers import FileReading, InputRefused, is_data_file, read_file
@@ -93,14 +94,18 @@ def _header(col: ColumnSpec) -> str:
 def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(rows to load, rows to quarantine) of one batch of raw text rows.
 
-    Cleaning is one lazy polars plan over all columns, collected once. Quarantined rows
+    Cleaning is one lazy polars plan over all columns, collected once (columns of
+    repeating values join in their values, cleaned beforehand). Quarantined rows
     keep their raw text as JSON (`__raw_record`), with `__reason_code` / `__reason`.
     """
     missing = [pl.lit(None, dtype=pl.Utf8).alias(c.name) for c in spec.columns if c.name not in raw.columns]
     raw = raw.with_columns(missing) if missing else raw  # an optional header absent from this file
     frame = raw.lazy()
     for col in spec.columns:
-        frame = _clean_column(frame, col)
+        if col.type in CLEANED_PER_DISTINCT_VALUE:
+            frame = _clean_distinct_values(raw, frame, col)
+        else:
+            frame = _clean_column(frame, col)
     module = _department_module(spec)
     if module is not None and hasattr(module, "derive"):
         frame = module.derive(frame)
@@ -127,6 +132,27 @@ def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
     )
     bad = pl.concat([cleaned.filter(bad_rows), raw_json], how="horizontal")
     return cleaned.filter(~bad_rows), bad
+
+
+# Column types whose values repeat within a delivery (dates, codes, the ID and name of a
+# person with many settlements): each distinct value is cleaned once and joined back.
+# Amounts are mostly distinct and are cleaned row by row.
+CLEANED_PER_DISTINCT_VALUE = {"id_number", "name", "date", "enum", "boolean", "county_code", "integer"}
+
+
+def _clean_distinct_values(raw: pl.DataFrame, frame: pl.LazyFrame, col: ColumnSpec) -> pl.LazyFrame:
+    """`frame` with `col` cleaned like `_clean_column`, computed once per distinct raw value.
+
+    The distinct values come from the eager `raw` batch, not from `frame`: a plan that
+    took them from `frame` would repeat every earlier column's cleaning for each column."""
+    raw_value = f"__{col.name}__raw"
+    values = raw.lazy().select(pl.col(col.name)).unique().with_columns(pl.col(col.name).alias(raw_value))
+    cleaned = _clean_column(values, col).collect()
+    return (
+        frame.rename({col.name: raw_value})
+        .join(cleaned.lazy(), on=raw_value, how="left", nulls_equal=True, maintain_order="left")
+        .drop(raw_value)
+    )
 
 
 def _clean_column(frame: pl.LazyFrame, col: ColumnSpec) -> pl.LazyFrame:
@@ -182,10 +208,16 @@ def _quarantine_frame(frame: pl.DataFrame, quarter: str, file: str, run_id: str)
 # ---- the delivery -----------------------------------------------------------------------
 
 
+# DuckDB's row-group size: an Arrow table in chunks of this many rows is appended by all
+# of DuckDB's threads at once, each compressing its own row groups; a single chunk is
+# appended by one thread (4.3 s against 1.9 s per million settlements, inserted alone).
+INSERT_CHUNK_ROWS = 122_880
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height == 0:
         return
-    arrow = frame.to_arrow()
+    arrow = pa.Table.from_batches(frame.to_arrow().to_batches(max_chunksize=INSERT_CHUNK_ROWS))
     con.register("__doudi_batch", arrow)
     try:
         con.execute(f"INSERT INTO {table} SELECT * FROM __doudi_batch")
