@@ -170,5 +170,9 @@ def _write_all(jobs: list[tuple], quarter: str) -> list[dict[str, int]]:
     if workers < 2 or sum(job[3].height for job in jobs) < PARALLEL_ROWS:
         return [write_workbook(path, part, quarter) for _, _, path, part in jobs]
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(write_workbook, path, part, quarter) for _, _, path, part in jobs]
-        return [future.result() for future in futures]
+        # the largest workbooks first, so that no worker is left with a big one at the end
+        futures = {
+            index: pool.submit(write_workbook, jobs[index][2], jobs[index][3], quarter)
+            for index in sorted(range(len(jobs)), key=lambda i: -jobs[i][3].height)
+        }
+        return [futures[index].result() for index in range(len(jobs))]
