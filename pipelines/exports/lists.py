@@ -18,6 +18,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import polars as pl
@@ -142,14 +143,14 @@ def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) ->
     written = []
     try:
         if rows.height:
-            jobs = []
+            books = []
             for (county, township), part in rows.group_by(["county_code", "township"], maintain_order=True):
                 folder = staging / safe_file_name(county or "未知区县")
                 folder.mkdir(parents=True, exist_ok=True)
-                jobs.append((county, township, folder / f"{safe_file_name(township)}.xlsx", part))
-            for (county, township, path, part), counts in zip(jobs, _write_all(jobs, quarter)):
-                written.append({"county_code": county, "township": township, "file": str(path.relative_to(staging)),
-                                "rows": part.height, "households": part["household_id"].n_unique(), "sheets": counts})
+                books.append(Workbook(county, township, folder / f"{safe_file_name(township)}.xlsx", part))
+            for book, counts in zip(books, _write_all(books, quarter)):
+                written.append({"county_code": book.county, "township": book.township, "file": str(book.path.relative_to(staging)),
+                                "rows": book.rows.height, "households": book.rows["household_id"].n_unique(), "sheets": counts})
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -162,17 +163,23 @@ def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) ->
 PARALLEL_ROWS = 50_000  # below this, starting worker processes costs more than it saves
 
 
-def _write_all(jobs: list[tuple], quarter: str) -> list[dict[str, int]]:
-    """Write the workbooks, in worker processes when the lists are large: xlsxwriter is pure
-    Python, one core per process (a province's lists are about a million rows). Workers are
-    spawned, not forked: the parent holds DuckDB's and Dagster's threads."""
-    workers = min(os.cpu_count() or 1, len(jobs))
-    if workers < 2 or sum(job[3].height for job in jobs) < PARALLEL_ROWS:
-        return [write_workbook(path, part, quarter) for _, _, path, part in jobs]
+class Workbook(NamedTuple):
+    county: str | None
+    township: str
+    path: Path
+    rows: pl.DataFrame
+
+
+def _write_all(books: list[Workbook], quarter: str) -> list[dict[str, int]]:
+    """Write the workbooks (sheet counts in the order given), in worker processes when the
+    lists are large: xlsxwriter is pure Python, one core per process (a province's lists are
+    about a million rows). Workers are spawned, not forked: the parent holds DuckDB's and
+    Dagster's threads."""
+    workers = min(os.cpu_count() or 1, len(books))
+    if workers < 2 or sum(book.rows.height for book in books) < PARALLEL_ROWS:
+        return [write_workbook(book.path, book.rows, quarter) for book in books]
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         # the largest workbooks first, so that no worker is left with a big one at the end
-        futures = {
-            index: pool.submit(write_workbook, jobs[index][2], jobs[index][3], quarter)
-            for index in sorted(range(len(jobs)), key=lambda i: -jobs[i][3].height)
-        }
-        return [futures[index].result() for index in range(len(jobs))]
+        largest_first = sorted(range(len(books)), key=lambda i: -books[i].rows.height)
+        futures = {i: pool.submit(write_workbook, books[i].path, books[i].rows, quarter) for i in largest_first}
+        return [futures[i].result() for i in range(len(books))]
