@@ -37,14 +37,27 @@ CREATE TABLE IF NOT EXISTS audit.publications (
     households    BIGINT
 );
 
--- Every extract record linked to a roster member in a quarter (CONTRACT.md §3).
+-- Every extract record linked to a roster member in a quarter (CONTRACT.md §3), with how
+-- the record's ID and name compare with the member's (pipelines/link/corroboration.py).
 CREATE TABLE IF NOT EXISTS linked.matches (
     quarter            VARCHAR,
     source             VARCHAR,
     record_key         VARCHAR,
     member_id          VARCHAR,
     match_probability  DOUBLE,
-    match_method       VARCHAR
+    match_method       VARCHAR,
+    id_agreement       VARCHAR,   -- same | upgraded_15 | from_certificate | from_student_no | same_invalid | one_digit | ...
+    name_agreement     VARCHAR    -- same | normalised | variant | confirmed
+);
+
+-- Extract records that carry a roster member's ID under another person's name (rule Q02).
+-- Not linked: no rule reads them as the member's, until a caseworker confirms (Q02 属实).
+CREATE TABLE IF NOT EXISTS linked.identity_conflicts (
+    quarter          VARCHAR,
+    source           VARCHAR,
+    record_key       VARCHAR,
+    member_id        VARCHAR,
+    name_as_written  VARCHAR
 );
 
 -- A rule family's findings for a quarter: the rows marts.warnings is built from.
@@ -256,6 +269,8 @@ ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS verification_note VARCHAR;
 ALTER TABLE marts.warnings ADD COLUMN IF NOT EXISTS verified_quarter VARCHAR;
 ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verification_result VARCHAR;
 ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verified_quarter VARCHAR;
+ALTER TABLE linked.matches ADD COLUMN IF NOT EXISTS id_agreement VARCHAR;
+ALTER TABLE linked.matches ADD COLUMN IF NOT EXISTS name_agreement VARCHAR;
 
 -- Views for analysts (docs/analysts.md). They read the masked warnings, so they carry no
 -- ID number and no full name, and they are recreated on every writing connection.

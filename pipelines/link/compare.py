@@ -24,7 +24,7 @@ import polars as pl
 
 from pipelines.evaluate import LINK_KEY, load_truth
 from pipelines.link import thresholds
-from pipelines.link.linker import link_params, link_quarter
+from pipelines.link.linker import deterministic_pairs, link_params, link_quarter
 from pipelines.quarters import Quarter, quarter_range
 from warehouse.connection import connect
 from warehouse.models import materialize
@@ -73,10 +73,10 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
             exact_seconds = time.time() - started
             started = time.time()
             materialize(con, "intermediate/link_record_identities", params)
-            materialize(con, "intermediate/link_exact_id", params, table="__exact_only")
+            exact_pairs = deterministic_pairs(con, params)
             deterministic = con.execute(
-                """SELECT DISTINCT ? AS quarter, r.source, r.record_key, e.member_id
-                   FROM __exact_only AS e JOIN int_extract_identities AS r USING (identity_key)""",
+                f"""SELECT DISTINCT ? AS quarter, r.source, r.record_key, e.member_id
+                   FROM {exact_pairs} AS e JOIN int_extract_identities AS r USING (identity_key) WHERE e.decision = 'link'""",
                 [quarter],
             ).pl()
             deterministic_seconds = time.time() - started

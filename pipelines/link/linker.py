@@ -1,7 +1,14 @@
 """Linking a quarter's extract records to its roster members (`linked.matches`).
 
+Every link passes the identity corroboration rules of `corroboration` (a record's name must
+be the member's or a variant of it; a twin or sibling is never the member): an ID number
+alone never proves a person.
+
 1. Deterministic pass (SQL, `link_exact_id.sql`): equal cleaned IDs, including IDs read
-   from certificate and student numbers and legacy 15-digit IDs upgraded to 18.
+   from certificate and student numbers and legacy 15-digit IDs upgraded to 18, with the
+   name as corroboration. An equal ID under another person's name is an identity conflict
+   (`linked.identity_conflicts`, rule Q02), not a link — unless a caseworker confirmed that
+   name for that member (a Q02 returned 属实, `link_confirmed_identities.sql`).
 2. Roster deduplication: member rows of one person in two households — equal valid IDs,
    then Splink for rows whose ID is damaged or missing, and (after step 3) two rows that
    one record links to equally well under the same name. The persons found this way
@@ -31,7 +38,7 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
-from pipelines.link import model, thresholds
+from pipelines.link import corroboration, model, thresholds
 from pipelines.link.names import first_character_pinyin, name_keys
 from pipelines.link.probabilistic import ScoredPairs, score
 from pipelines.quarters import Quarter, add_months
@@ -51,6 +58,8 @@ class LinkReport:
     roster_prior: float = 0.0
     candidates: int = 0
     duplicate_pairs: int = 0
+    conflicts: dict[str, int] = field(default_factory=dict)  # source -> records carrying a member's ID under another name
+    rejected_pairs: int = 0  # Splink's pairs that failed the name or sibling rule
     seconds: dict[str, float] = field(default_factory=dict)  # step -> wall time (the benchmark reads it)
 
     @contextlib.contextmanager
@@ -126,6 +135,9 @@ def roster_duplicates(
         )
     report.roster_pairs = scored
     pairs = pl.concat([exact.select(fuzzy.columns), fuzzy]).unique(["left_id", "right_id"], keep="first", maintain_order=True)
+    # Two member rows are one person only on the same corroboration as a record and a member:
+    # an ID copied to another household's row under another name is not the same person.
+    pairs = corroboration.judge_pairs(con, pairs, members, members, symmetric=True).select(fuzzy.columns)
     report.duplicate_pairs = pairs.height
     return pairs
 
@@ -167,12 +179,13 @@ def link_quarter(
     """Link the quarter's records; Splink scores on `backend` (duckdb, or spark: `spark`)."""
     report = LinkReport()
     params = link_params(quarter)
+    corroboration.install(con)
     with report.step("identities"):
         materialize(con, "intermediate/int_roster", params)
         materialize(con, "intermediate/int_extract_identities", params)
         materialize(con, "intermediate/link_record_identities", params)
     with report.step("exact"):
-        materialize(con, "intermediate/link_exact_id", params, table="__exact_links")
+        deterministic_pairs(con, params)
     with report.step("candidates"):
         materialize(con, "intermediate/link_identities", params)
         first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
@@ -183,7 +196,8 @@ def link_quarter(
         members = with_name_keys(con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl())
         candidates = with_name_keys(con.execute("SELECT * FROM __candidates").pl())
         n_records, n_valid_records, n_exact = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE id_valid), (SELECT count(DISTINCT identity_key) FROM __exact_links) "
+            "SELECT count(*), count(*) FILTER (WHERE id_valid), "
+            "(SELECT count(DISTINCT identity_key) FROM link_exact_id WHERE decision = 'link') "
             "FROM link_identities WHERE side = 'record'"
         ).fetchone()
         # Splink runs in a DuckDB of its own: let go of what it no longer needs here.
@@ -205,7 +219,9 @@ def link_quarter(
 
     # ---- combine, keep each record's best person, spread over that person's rows ----------
     combine_started = time.perf_counter()
-    scored_pairs = scored.pairs.join(
+    accepted = corroboration.judge_pairs(con, scored.pairs, candidates, members)
+    report.rejected_pairs = scored.pairs.height - accepted.height
+    scored_pairs = accepted.join(
         members.select(pl.col("unique_id").alias("right_id"), pl.col("name_s").alias("member_name")), on="right_id", how="left"
     )
     con.register("__scored", scored_pairs.to_arrow())
@@ -216,7 +232,7 @@ def link_quarter(
         CREATE OR REPLACE TEMP TABLE __links AS
         WITH probabilistic AS (
             SELECT left_id AS identity_key,
-                   right_id AS member_id, match_probability, match_weight, member_name,
+                   right_id AS member_id, match_probability, match_weight, member_name, id_agreement, name_agreement,
                    coalesce(p.person_key, right_id) AS person_key
             FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id
         ),
@@ -236,12 +252,13 @@ def link_quarter(
             WHERE person_key = best_person OR (match_weight >= best_weight - 1.0 AND member_name = best_name)
         ),
         identity_links AS (
-            SELECT identity_key, member_id, match_probability, match_method FROM __exact_links
+            SELECT identity_key, member_id, match_probability, match_method, id_agreement, name_agreement
+            FROM link_exact_id WHERE decision = 'link'
             UNION ALL
-            SELECT identity_key, member_id, match_probability, 'probabilistic' FROM best
+            SELECT identity_key, member_id, match_probability, 'probabilistic', id_agreement, name_agreement FROM best
         ),
         direct AS (  -- each record takes its identity's links
-            SELECT r.source, r.record_key, l.member_id, l.match_probability, l.match_method
+            SELECT r.source, r.record_key, l.member_id, l.match_probability, l.match_method, l.id_agreement, l.name_agreement
             FROM identity_links AS l JOIN int_extract_identities AS r USING (identity_key)
         ),
         cluster_strength AS (  -- how sure we are that a person's member rows are one person
@@ -249,15 +266,16 @@ def link_quarter(
             FROM __duplicates AS d JOIN __persons AS p ON p.member_id = d.left_id
             GROUP BY ALL
         ),
-        spread AS (
+        spread AS (  -- how the record compares with the row it matched; that row is this one's person
             SELECT d.source, d.record_key, other.member_id,
-                   least(d.match_probability, s.strength) AS match_probability, 'roster_duplicate' AS match_method
+                   least(d.match_probability, s.strength) AS match_probability, 'roster_duplicate' AS match_method,
+                   d.id_agreement, d.name_agreement
             FROM direct AS d
             JOIN __persons AS mine ON mine.member_id = d.member_id
             JOIN __persons AS other ON other.person_key = mine.person_key AND other.member_id <> d.member_id
             JOIN cluster_strength AS s ON s.person_key = mine.person_key
         )
-        SELECT ?::VARCHAR AS quarter, source, record_key, member_id, match_probability, match_method
+        SELECT ?::VARCHAR AS quarter, source, record_key, member_id, match_probability, match_method, id_agreement, name_agreement
         FROM (SELECT * FROM direct UNION ALL SELECT * FROM spread)
         QUALIFY row_number() OVER (PARTITION BY source, record_key, member_id ORDER BY match_probability DESC,
                                    match_method = 'roster_duplicate') = 1
@@ -275,6 +293,17 @@ def link_quarter(
         con.register("__persons", persons.to_arrow())
         con.register("__duplicates", duplicates.to_arrow())
 
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE __conflicts AS
+           -- one row per record and member (a death delivered twice is one record); a record
+           -- another copy of which links to the member is that member's, not a conflict
+           SELECT ?::VARCHAR AS quarter, r.source, r.record_key, e.member_id, e.record_name AS name_as_written
+           FROM link_exact_id AS e JOIN int_extract_identities AS r USING (identity_key)
+           ANTI JOIN __links AS l ON l.source = r.source AND l.record_key = r.record_key AND l.member_id = e.member_id
+           WHERE e.decision = 'conflict'
+           QUALIFY row_number() OVER (PARTITION BY r.source, r.record_key, e.member_id ORDER BY r.delivered_quarter DESC) = 1""",
+        [str(quarter)],
+    )
     report.seconds["combine"] = round(time.perf_counter() - combine_started, 3)
     write_started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
@@ -282,6 +311,8 @@ def link_quarter(
         q = str(quarter)
         con.execute("DELETE FROM linked.matches WHERE quarter = ?", [q])
         con.execute("INSERT INTO linked.matches BY NAME SELECT * FROM __links")
+        con.execute("DELETE FROM linked.identity_conflicts WHERE quarter = ?", [q])
+        con.execute("INSERT INTO linked.identity_conflicts BY NAME SELECT * FROM __conflicts")
         con.execute("DELETE FROM linked.roster_duplicates WHERE quarter = ?", [q])
         con.execute(
             "INSERT INTO linked.roster_duplicates SELECT ?, left_id, right_id, match_probability, match_method FROM __duplicates", [q]
@@ -309,4 +340,15 @@ def link_quarter(
     report.seconds["write"] = round(time.perf_counter() - write_started, 3)
     for source, method, n in con.execute("SELECT source, match_method, count(*) FROM __links GROUP BY ALL ORDER BY ALL").fetchall():
         report.methods.setdefault(source, {})[method] = int(n)
+    report.conflicts = dict(con.execute("SELECT source, count(*) FROM __conflicts GROUP BY ALL ORDER BY ALL").fetchall())
     return report
+
+
+def deterministic_pairs(con: duckdb.DuckDBPyConnection, params: dict) -> str:
+    """The deterministic pass (`link_exact_id`: links and identity conflicts) over the
+    quarter's identities and roster, with the identities caseworkers confirmed; needs
+    int_roster and link_record_identities. Returns the table's name."""
+    corroboration.install(con)
+    materialize(con, "intermediate/int_verifications", params)
+    materialize(con, "intermediate/link_confirmed_identities", params)
+    return materialize(con, "intermediate/link_exact_id", params)

@@ -1,5 +1,7 @@
--- The extract identities the probabilistic linker looks at: not linked by the deterministic
--- pass, carrying an 18-digit ID or the 15 digits Excel keeps, and either with an ID that cannot be trusted as it
+-- The extract identities the probabilistic linker looks at: not judged by the deterministic
+-- pass (neither linked, nor an identity conflict: another person's name on a member's ID is
+-- for the caseworker to resolve, rule Q02, not for Splink to guess), carrying an 18-digit
+-- ID or the 15 digits Excel keeps, and either with an ID that cannot be trusted as it
 -- stands, or sharing an ID key or name and birth date with a roster member whose own ID
 -- is damaged or missing. (A record with a valid ID and no such neighbour can only be
 -- about someone off the roster.) Records with no ID, or only the six digits Excel leaves,
@@ -18,7 +20,7 @@ records as (
     select r.unique_id, r.name, r.birth_date, r.id_valid, r.k_no_region, r.k_no_year, r.k_no_month_day, r.k_no_sequence,
            r.k_no_6_7, r.k_no_10_11, r.k_no_14_15
     from link_identities as r
-    anti join __exact_links as e on e.identity_key = r.unique_id
+    anti join link_exact_id as e on e.identity_key = r.unique_id
     where r.side = 'record'
       and (r.id18 is not null or r.partial15 is not null)
 ),
