@@ -90,6 +90,11 @@ class SourceSpec:
     key: tuple[str, ...]
     columns: tuple[ColumnSpec, ...]
     all_sheets: bool = False  # read every sheet of a workbook (returned caseworker lists)
+    # For a person-bearing extract: the column that dates a record and the one that says
+    # most about it, as a warning's evidence shows a record to the caseworker (death_date,
+    # info_source: 死亡信息：公安户籍注销 GA2025…，2025-03-02).
+    record_date: str | None = None
+    record_detail: str | None = None
 
     # ---- headers -------------------------------------------------------------------
     @functools.cached_property
@@ -174,6 +179,9 @@ def _load(path: Path) -> SourceSpec:
         missing_key = [k for k in key if k not in names]
         if missing_key:
             raise SpecError(f"{where}: key column(s) {missing_key} not declared")
+        for field_name in ("record_date", "record_detail"):
+            if data.get(field_name) and data[field_name] not in names:
+                raise SpecError(f"{where}: {field_name} {data[field_name]!r} is not a declared column")
         return SourceSpec(
             source=data["source"],
             title=data["title"],
@@ -182,6 +190,8 @@ def _load(path: Path) -> SourceSpec:
             key=key,
             columns=tuple(columns),
             all_sheets=bool(data.get("all_sheets", False)),
+            record_date=data.get("record_date"),
+            record_detail=data.get("record_detail"),
         )
     except KeyError as exc:
         raise SpecError(f"{where}: missing field {exc}") from None

@@ -3,7 +3,10 @@
 The inputs every rule reads are built once per run as temporary tables:
   int_roster            the quarter's member rows with their household's fields
   int_links             linked.matches of the quarter, with `for_ineligibility` / `for_need`
-                        saying whether the link is strong enough for that kind of rule
+                        saying whether the link is strong enough for that kind of rule,
+                        and `corroborated`: the record's ID and name agree outright
+  int_identity_conflicts  linked.identity_conflicts of the quarter (records carrying a
+                        member's ID under another name, rule Q02), with the records as written
   int_death_records     deaths delivered so far (accumulated)
   int_settlements       settlements of the 12 months ending Q.end, delivered so far, that
                         the quarter links to a roster member (rules read them through links)
@@ -11,7 +14,9 @@ The inputs every rule reads are built once per run as temporary tables:
                         and 城乡类别 (delivered standards, else the built-in defaults)
 A rule's own SQL reads these and the quarter's full-stock staging tables. Rules of a
 family run in code order and can read the findings of earlier ones (`__findings`): N06
-looks at N01's.
+looks at N01's. Then every member finding gets the records it rests on in its evidence,
+and an ineligibility finding that no record corroborates outright is held back to orange
+with "先核实身份" in its action (`records`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ import time
 import duckdb
 
 from pipelines.link import thresholds
+from pipelines.link.corroboration import CORROBORATED_SQL
 from pipelines.quarters import Quarter, add_months
 from pipelines.rules.catalog import Rule, rules_of
 from pipelines.rules.params import ParameterSet, default_parameters
+from pipelines.rules.records import apply_identity_caveat, attach_records, record_lookup_sql
 from warehouse.models import bind, materialize
 
 log = logging.getLogger(__name__)
@@ -64,7 +71,7 @@ def sql_value(value):
 def needed_inputs(rules: list[Rule]) -> list[str]:
     """The input models (and `int_links`) the rules' SQL reads: a province's settlements
     are tens of millions of rows, built only for the family whose rules use them."""
-    names = [*INPUT_MODELS, "int_links"]
+    names = [*INPUT_MODELS, "int_links", "int_identity_conflicts"]
     return [m for m in names if any(re.search(rf"\b{m.rsplit('/', 1)[-1]}\b", rule.sql) for rule in rules)]
 
 
@@ -80,12 +87,28 @@ def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: Par
     for model in INPUT_MODELS:
         if model in wanted:
             materialize(con, model, base)
+    if "int_identity_conflicts" in wanted:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __conflict_keys AS SELECT * FROM linked.identity_conflicts WHERE quarter = $quarter",
+            {"quarter": str(quarter)},
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE int_identity_conflicts AS
+            SELECT c.quarter, c.source, c.record_key, c.member_id, c.name_as_written,
+                   w.source_title, w.id_number_as_written, w.record_date, w.detail
+            FROM __conflict_keys AS c
+            LEFT JOIN ({record_lookup_sql('__conflict_keys')}) AS w USING (source, record_key)
+            """,
+            {"quarter": str(quarter)},
+        )
     if "int_links" not in wanted:
         return base
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE int_links AS
-        SELECT *, match_probability >= $ineligibility AS for_ineligibility, match_probability >= $need AS for_need
+        SELECT *, match_probability >= $ineligibility AS for_ineligibility, match_probability >= $need AS for_need,
+               coalesce({CORROBORATED_SQL}, false) AS corroborated
         FROM linked.matches WHERE quarter = $quarter
         """,
         {"quarter": str(quarter), "ineligibility": thresholds.INELIGIBILITY, "need": thresholds.NEED},
@@ -128,6 +151,11 @@ def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> d
         started = time.perf_counter()
         counts[rule.code] = run_rule(con, rule, quarter, base, params)
         log.info("rule %s: %d findings in %.1f s", rule.code, counts[rule.code], time.perf_counter() - started)
+    if "int_links" in needed_inputs(rules_of(kind)):  # the rules read linked records
+        started = time.perf_counter()
+        attach_records(con, str(quarter))
+        held = apply_identity_caveat(con)
+        log.info("rules %s: records attached in %.1f s, %d held to 先核实身份", kind, time.perf_counter() - started, held)
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute("DELETE FROM rules.findings WHERE quarter = ? AND rule_kind = ?", [str(quarter), kind])

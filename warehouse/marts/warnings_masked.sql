@@ -2,11 +2,24 @@
 -- and last four characters (1405**********123X), names only the surname, and a person key
 -- (a keyed hash of the ID number, the same in every quarter) lets analysts count people.
 -- ID-like numbers inside the evidence (certificate and student numbers carry the ID) are
--- masked the same way.
+-- masked the same way, and so are the records a warning rests on (evidence.records: the
+-- ID as the department wrote it, the names as written and on the roster).
 with
 
 warnings as (
     select * from __warnings
+),
+
+-- Two-character surnames: a masked name keeps both characters.
+compound_surnames as (
+    select ['欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '长孙',
+            '宇文', '司徒', '夏侯', '轩辕', '令狐', '钟离', '端木', '南宫', '西门', '独孤'] as surnames
+),
+
+-- "name_as_written":"胡欣伟" -> "name_as_written":"胡"
+evidence_name_pattern as (
+    select '"(name_as_written|roster_name)":"(' || array_to_string(surnames, '|') || '|[^"])[^"]*"' as pattern
+    from compound_surnames
 ),
 
 secret as (
@@ -28,9 +41,7 @@ final as (
         w.village,
         case
             when w.name is null then null
-            when left(w.name, 2) in ('欧阳', '司马', '上官', '诸葛', '东方', '皇甫', '尉迟', '公孙', '慕容', '长孙',
-                                     '宇文', '司徒', '夏侯', '轩辕', '令狐', '钟离', '端木', '南宫', '西门', '独孤')
-                then left(w.name, 2)
+            when list_contains(c.surnames, left(w.name, 2)) then left(w.name, 2)
             else left(w.name, 1)
         end as surname,
         case
@@ -41,7 +52,13 @@ final as (
         end as id_number_masked,
         substr(sha256(s.secret || '|' || coalesce(w.id_number, 'member:' || w.member_id, 'household:' || w.household_id)), 1, 20)
             as person_key,
-        regexp_replace(w.evidence::varchar, '(\d{4})\d{7,10}(\d{3}[\dXx])', '\1**********\2', 'g')::json as evidence,
+        regexp_replace(
+            regexp_replace(
+                regexp_replace(
+                    regexp_replace(w.evidence::varchar, '(\d{4})\d{7,10}(\d{3}[\dXx])', '\1**********\2', 'g'),
+                    '"id_number_as_written":"([^"]{4})[^"]{4,}([^"]{4})"', '"id_number_as_written":"\1**********\2"', 'g'),
+                '"id_number_as_written":"[^"]{1,11}"', '"id_number_as_written":"********"', 'g'),
+            p.pattern, '"\1":"\2"', 'g')::json as evidence,
         w.policy_ref,
         w.action,
         w.due_date,
@@ -51,6 +68,8 @@ final as (
         w.verified_quarter
     from warnings as w
     cross join secret as s
+    cross join compound_surnames as c
+    cross join evidence_name_pattern as p
 )
 
 select * from final

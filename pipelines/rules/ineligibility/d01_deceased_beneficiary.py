@@ -9,6 +9,9 @@ records (公安, 卫健, 殡葬 may each report the death). due_date = 死亡日
 red when that date has passed by Q.end or no living beneficiary is left in the household,
 else orange. The evidence estimates the benefit paid after death: monthly benefit ÷
 beneficiaries × whole months from the month after death to Q.end.
+A death linked on less than the ID and name agreeing outright (a repaired ID, a name one
+character off) is held to orange, its action asking to verify the identity first
+(pipelines/rules/records.py): a benefit is stopped only on a record certainly the member's.
 """
 
 from pipelines.rules.catalog import Rule

@@ -7,6 +7,8 @@ A beneficiary (是否保障对象 = 是) of any household is linked to a detenti
 type that counts (看守所羁押, 监狱服刑, 强制隔离戒毒 — never 社区矫正) with 入所日期 ≤
 Q.end and 出所日期 empty or after Q.end. Detention is a full stock: only the quarter's
 delivery counts. Member warning; orange; due Q.end + 30 days.
+A detention linked on less than the ID and name agreeing outright asks, in its action, to
+verify the identity first (pipelines/rules/records.py).
 """
 
 from pipelines.rules.catalog import Rule
