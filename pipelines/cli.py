@@ -270,14 +270,18 @@ def cmd_synth(args) -> int:
 def print_evaluation(truth: Path, warehouse: Path) -> None:
     import polars as pl
 
-    from pipelines.evaluate import evaluate
+    from pipelines.evaluate import evaluate, hazard_links
 
     warnings, links = evaluate(truth, warehouse)
+    hazards = hazard_links(truth, warehouse)
     with pl.Config(tbl_rows=50, tbl_cols=20, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_width_chars=160):
         print("\nwarnings against the generator's truth (all published quarters):")
         print(warnings)
         print("\nlinks against the generator's truth:")
         print(links)
+        if hazards is not None:
+            print("\nidentity hazards (truth/hazards.csv): records linked, and held as identity conflicts (Q02):")
+            print(hazards)
 
 
 def cmd_evaluate(args) -> int:

@@ -123,3 +123,47 @@ def evaluate(truth_dir: Path, warehouse: Path, rules: list[str] | None = None) -
     truth_warnings, truth_links = load_truth(truth_dir)
     found_warnings, found_links, quarters = load_found(warehouse)
     return warning_scores(found_warnings, truth_warnings, quarters, rules), link_scores(found_links, truth_links)
+
+
+def hazard_links(truth_dir: Path, warehouse: Path) -> pl.DataFrame | None:
+    """Per identity hazard the generator planted (truth/hazards.csv): how many of its records
+    the warehouse linked — to the member whose ID the record carries (or whose twin's it is:
+    wrong, except for `renamed`, the member's own record under a changed name) or to anyone
+    — and how many it holds as identity conflicts (rule Q02). None without hazards.csv."""
+    path = Path(truth_dir) / "hazards.csv"
+    if not path.exists():
+        return None
+    hazards = pl.read_csv(path, schema_overrides={"record_key": pl.Utf8, "person_id": pl.Utf8})
+    roster = pl.read_csv(Path(truth_dir) / "roster_persons.csv", schema_overrides={"member_id": pl.Utf8, "person_id": pl.Utf8})
+    with connect(warehouse, read_only=True) as con:
+        quarters = [r[0] for r in con.execute("SELECT DISTINCT quarter FROM audit.publications ORDER BY 1").fetchall()]
+        links = con.execute("SELECT quarter, source, record_key, member_id FROM linked.matches").pl()
+        has_conflicts = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'linked' AND table_name = 'identity_conflicts'"
+        ).fetchone()[0]
+        conflicts = (
+            con.execute("SELECT quarter, source, record_key, member_id FROM linked.identity_conflicts").pl() if has_conflicts else None
+        )
+    hazards = hazards.filter(pl.col("delivered_quarter") <= (quarters[-1] if quarters else ""))
+    links = links.filter(pl.col("quarter").is_in(quarters))
+    keys = ["source", "record_key"]
+    # a record is read from its delivery on: deaths and settlements accumulate, the full
+    # stocks are read in the quarter delivered only
+    accumulating = pl.col("source").is_in(["death", "medical"])
+    in_view = (pl.col("quarter") >= pl.col("delivered_quarter")) & (accumulating | (pl.col("quarter") == pl.col("delivered_quarter")))
+    linked = hazards.join(links, on=keys, how="inner").filter(in_view)
+    carried = linked.join(roster, on=["quarter", "member_id", "person_id"], how="semi")
+    rows = []
+    for hazard in sorted(hazards["hazard"].unique().to_list()):
+        h = hazards.filter(pl.col("hazard") == hazard)
+        row = {
+            "hazard": hazard,
+            "records": h.select(keys).unique().height,
+            "linked_to_their_member": carried.filter(pl.col("hazard") == hazard).select(keys).unique().height,
+            "linked_to_anyone": linked.filter(pl.col("hazard") == hazard).select(keys).unique().height,
+        }
+        if conflicts is not None:
+            held = h.join(conflicts.filter(pl.col("quarter").is_in(quarters)), on=keys, how="inner").filter(in_view)
+            row["identity_conflicts"] = held.select(keys).unique().height
+        rows.append(row)
+    return pl.DataFrame(rows)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipelines.synth.hazards import add_hazards
+from pipelines.synth.identity import check_chars
 from pipelines.synth.messiness import choose_id_damage, render_ids, render_names
 from pipelines.synth.world import World, school_year_of
 
@@ -59,12 +61,26 @@ def _with_identity(rng, world: World, frame: pl.DataFrame, source: str) -> pl.Da
     return frame.with_columns(
         id_text.alias("id_number_text"),
         pl.Series("__id_damage", damage),
+        _sibling_like(id_text, frame["id_number"], damage).alias("__sibling_like"),
         names.alias("name_text"),
         pl.Series("__name_variant", variant),
         pl.col("county_code").alias("__county"),
     ).drop("id_number", "name", "sex", "birth_date", "county_code").rename(
         {"id_number_text": "id_number", "name_text": "name"}
     )
+
+
+def _sibling_like(written: pl.Series, true: pl.Series, damage: np.ndarray) -> pl.Series:
+    """A mistyped ID that still passes its check digit with the birth date intact: to the
+    SIBLING RULE it is a twin's ID, so with a name that is only near the member's the
+    record cannot be linked (the truth calls that link unrecoverable)."""
+    text = written.to_numpy().astype("<U18")
+    typo = np.isin(damage, ["typo_sub", "typo_swap"]) & (np.strings.str_len(text) == 18) & np.strings.isdigit(np.strings.slice(text, 0, 17))
+    valid = np.zeros(len(text), dtype=bool)
+    if typo.any():
+        valid[typo] = check_chars(np.strings.slice(text[typo], 0, 17)) == np.strings.slice(text[typo], 17, 18)
+    birth_kept = np.strings.slice(text, 6, 14) == np.strings.slice(true.to_numpy().astype("<U18"), 6, 14)
+    return pl.Series(typo & valid & birth_kept)
 
 
 def _bad_dates(rng, frame: pl.DataFrame, column: str) -> pl.DataFrame:
@@ -135,15 +151,15 @@ MEDICAL_CHUNK_ROWS = 3_000_000
 def medical(rng, world: World, q: int) -> Iterator[Delivery]:
     s = world.settlements.filter((pl.col("q") == q) | ((pl.col("q") == q - 1) & pl.col("redelivered")))
     if s.height <= MEDICAL_CHUNK_ROWS:
-        yield _medical_delivery(rng, world, s)
+        yield _medical_delivery(rng, world, q, s)
         return
     county = world.persons.select(pl.col("person_id").alias("__person_id"), pl.col("county_code").alias("__chunk_county"))
     s = s.join(county, left_on="person_id", right_on="__person_id", how="left", maintain_order="left")
-    for code in s["__chunk_county"].unique().sort().to_list():
-        yield _medical_delivery(rng, world, s.filter(pl.col("__chunk_county") == code).drop("__chunk_county"))
+    for part, code in enumerate(s["__chunk_county"].unique().sort().to_list()):
+        yield _medical_delivery(rng, world, q, s.filter(pl.col("__chunk_county") == code).drop("__chunk_county"), part)
 
 
-def _medical_delivery(rng, world: World, s: pl.DataFrame) -> Delivery:
+def _medical_delivery(rng, world: World, q: int, s: pl.DataFrame, part: int = 0) -> Delivery:
     frame = s.select(
         "settlement_id",
         pl.col("person_id").alias("__person_id"),
@@ -161,7 +177,7 @@ def _medical_delivery(rng, world: World, s: pl.DataFrame) -> Delivery:
     frame = _bad_dates(rng, frame, "settlement_date")
     # 个人负担 left empty now and then (the pipeline derives it); the record keeps its value.
     frame = frame.with_columns(pl.Series("__blank_out_of_pocket_yuan", rng.random(frame.height) < 0.08))
-    return Delivery("medical", frame, "__county")
+    return Delivery("medical", add_hazards(world, q, "medical", frame, part), "__county")
 
 
 def disability(rng, world: World, q: int) -> Delivery:
@@ -182,7 +198,7 @@ def disability(rng, world: World, q: int) -> Delivery:
         pl.when(pl.Series(blank)).then(pl.lit("")).otherwise(pl.col("id_number")).alias("id_number"),
         pl.when(pl.Series(blank)).then(pl.lit("from_certificate")).otherwise(pl.col("__id_damage")).alias("__id_damage"),
     )
-    return Delivery("disability", frame, "__county")
+    return Delivery("disability", add_hazards(world, q, "disability", frame), "__county")
 
 
 def education(rng, world: World, q: int) -> Delivery:
@@ -212,9 +228,9 @@ def education(rng, world: World, q: int) -> Delivery:
     frame = frame.select(
         "student_no", "name", "id_number", "school", "stage", "study_mode", "high_fee", "tuition_yuan",
         "boarding_yuan", "childcare_yuan", "aid_yuan", "enrolment_status", "__person_id", "__id_damage",
-        "__name_variant", "__county",
+        "__name_variant", "__sibling_like", "__county",
     )
-    return Delivery("education", frame, "__county")
+    return Delivery("education", add_hazards(world, q, "education", frame), "__county")
 
 
 def death(rng, world: World, q: int) -> Delivery:
@@ -226,7 +242,7 @@ def death(rng, world: World, q: int) -> Delivery:
         "info_source",
     )
     frame = _with_identity(rng, world, frame, "death")
-    frame = _bad_dates(rng, frame, "death_date")
+    frame = add_hazards(world, q, "death", _bad_dates(rng, frame, "death_date"))
     return Delivery("death", frame.with_columns(pl.col("info_source").alias("__file")), "__file")
 
 
@@ -245,7 +261,7 @@ def detention(rng, world: World, q: int) -> Delivery:
         "facility",
     )
     frame = _with_identity(rng, world, frame, "detention")
-    frame = _bad_dates(rng, frame, "admission_date")
+    frame = add_hazards(world, q, "detention", _bad_dates(rng, frame, "admission_date"))
     return Delivery("detention", frame.with_columns(pl.lit("province").alias("__file")), "__file")
 
 

@@ -18,7 +18,7 @@ from pipelines.synth.world import SynthConfig, build_world
 from pipelines.synth.writer import WriterOptions, write_delivery
 
 LINKED_SOURCES = ("medical", "disability", "education", "death", "detention")
-RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01"]
+RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01", "Q02"]
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,11 @@ def generate(
             written = meta.height if meta.height else delivery.records.height  # duplicate rows included
             kept = delivery.records
             if delivery.source in LINKED_SOURCES:
-                kept = kept.join(on_roster, left_on="__person_id", right_on="person_id", how="semi", maintain_order="left")
+                # and the hazard records (pipelines/synth/hazards.py), whoever they are about
+                ours = pl.col("__person_id").is_in(on_roster["person_id"].implode()) | pl.col("__hazard").is_not_null()
+                kept = kept.filter(ours)
                 meta = meta.with_columns(pl.lit(q).alias("q"))
-                keep = pl.col("__person_id").is_in(on_roster["person_id"].implode())
+                keep = ours
                 if "__expect_quarantine" in meta.columns:
                     keep = keep | pl.col("__expect_quarantine").is_not_null()
                 meta = meta.filter(keep)
@@ -154,6 +156,8 @@ def generate(
     )
     roster_persons.write_csv(truth_dir / "roster_persons.csv")
     warnings.write_csv(truth_dir / "warnings.csv")
+    hazards = truth.hazards()
+    hazards.write_csv(truth_dir / "hazards.csv")
     quarantine.write_csv(truth_dir / "quarantine.csv")
     summary = {
         "quarters": [str(q) for q in quarters],
@@ -162,6 +166,7 @@ def generate(
         "rules_covered": RULES_COVERED,
         "rows_delivered": counts,
         "links": links.group_by("link_class").len().sort("link_class").rows(),
+        "hazard_records": hazards.group_by("source", "hazard").len().sort("source", "hazard").rows(),
         "warnings": warnings.group_by("rule_code").len().sort("rule_code").rows(),
         "expected_quarantine": quarantine.height,
         "config": {k: v for k, v in asdict(config).items() if k not in {"quarters", "counties"}},
@@ -178,10 +183,20 @@ TRUTH_README = """# truth/ — what the pipeline must find (synthetic data only)
 - `links.csv`: quarter, source, record_key, member_id, link_class, id_damage, roster_id_kind.
   Every delivered record about a person on that quarter's roster (one row per member row).
   link_class: exact (cleaned IDs agree), fuzzy (one side's ID damaged, recoverable with the
-  name and the rest of the ID), unrecoverable (no usable identity).
+  name and the rest of the ID), unrecoverable (no usable identity, or one the name rule
+  does not accept alone: a changed name, a twin-like ID). name_variant: how the record
+  writes the name; corroborated: the ID and name agree outright.
 - `warnings.csv`: quarter, rule_code, household_id, member_id, severity, due_date, requires.
   RULES.md applied to the true state using recoverable links only; `requires` says whether
-  the warning rests on exact links only, on a fuzzy link, or on the roster alone.
+  the warning rests on exact links only, on a fuzzy link, or on the roster alone. D01 is
+  red only on a death record whose ID and name agree outright.
+- `hazards.csv`: delivered_quarter, source, record_key, hazard, person_id — the identity
+  hazards the generator planted (pipelines/synth/hazards.py): `id_copied` (another person's
+  record under a member's ID), `newborn` (a baby's settlement under the mother's ID),
+  `sibling` (a twin's or sibling's record, its ID one or two digits from the member's) and
+  `renamed` (the member's own record under a changed name). person_id is the roster person
+  whose ID the record carries, or whose sibling it is. The first three must never be
+  linked to that person's member rows; the first, second and fourth are Q02 warnings.
 - `roster_persons.csv`: quarter, member_id, person_id — which member rows are the same
   real person (one person enrolled in two households has two rows with one person_id).
 - `quarantine.csv`: rows that were made unreadable on purpose (and exact duplicate rows):

@@ -5,7 +5,14 @@ class saying what a linker needs to find it:
   exact          the cleaned ID equals the roster's cleaned ID
   fuzzy          one side's ID is damaged (a typo, an Excel-rounded number, an empty or
                  mistyped roster ID) but the other side and the name identify the person
-  unrecoverable  no usable identity (no ID, or only the six digits Excel leaves)
+  unrecoverable  no usable identity (no ID, or only the six digits Excel leaves); or an
+                 identity the project's corroboration may not accept on its own: the
+                 member's record under a changed name (an ID match with another name is a
+                 Q02 for the caseworker), a mistyped ID that still passes its check digit
+                 with a name only near the member's (to the sibling rule, a twin)
+The identity hazards (pipelines/synth/hazards.py: another person's record under a member's
+ID, a newborn's bill under the mother's, a twin's record) are nobody's on the roster: no
+link. `hazards.csv` lists them.
 
 Warnings: RULES.md applied to the true state as delivered (the records' own values, the
 standards delivered so far), using the recoverable links; warnings that only an
@@ -13,15 +20,20 @@ unrecoverable link would add are listed too, marked as such. This is a second, i
 reading of RULES.md, in polars over clean data, written without looking at the
 pipeline's SQL; where the two disagree one of them has misread the rules. Each warning
 says which link classes it rests on (`requires`: exact, fuzzy, roster or unrecoverable).
+Q02 is read from the records as written, with this module's own reading of the name rule
+(`names_compatible`), not the pipeline's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import unicodedata
 
 import polars as pl
 
 from pipelines.quarters import Quarter, add_months
+from pipelines.synth.hazards import edit_distance
 from pipelines.synth.world import World
 
 READABLE = {"none", "format", "legacy15", "from_certificate", "from_student_no"}
@@ -31,6 +43,35 @@ STUDY_STAGES = ["学前", "小学", "初中", "高中", "中职", "高职", "本
 ASSISTANCE_RATE = {"特困": 0.9, "低保": 0.7, "支出型低保": 0.7}
 N06_SHARE = 0.25
 DEFAULT_STANDARDS = None  # the generator always delivers standards for its counties
+
+
+ROSTER_READABLE = ["exact", "format", "legacy15"]
+# Name habits that leave the name the same once cleaned (spaces, the traditional form):
+# ID and name agree outright. A same-sounding or mistyped character is only near it.
+NAME_AGREES = ["none", "space", "traditional"]
+NAME_DOTS = "·•.・‧"
+
+
+@functools.cache
+def _to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def name_key(name: str | None) -> str:
+    """A name as RULES.md compares it: full width, spaces and the dots of minority names
+    normalised, traditional characters made simplified."""
+    text = unicodedata.normalize("NFKC", name or "")
+    text = "".join(c for c in text if not c.isspace() and c not in NAME_DOTS)
+    return _to_simplified().convert(text)
+
+
+def names_compatible(written: str | None, roster: str | None) -> bool:
+    """The same name or a variant: equal once normalised, or one character changed, added
+    or dropped."""
+    a, b = name_key(written), name_key(roster)
+    return bool(a) and bool(b) and (a == b or edit_distance(a, b) <= 1)
 
 
 def _read_class(damage: pl.Expr) -> pl.Expr:
@@ -79,7 +120,9 @@ class Truth:
         elif source == "education":  # so does a G + ID student number
             m = m.with_columns(pl.when(pl.col("record_key").str.starts_with("G")).then(pl.lit("exact")).otherwise(pl.col("read")).alias("read"))
         rank = pl.col("read").replace_strict({"exact": 0, "typo": 1, "partial15": 2, "partial6": 3, "missing": 4}, return_dtype=pl.Int32)
-        m = m.sort(rank).group_by("record_key", maintain_order=True).first()
+        # a record renamed in every copy delivered cannot be linked on its own
+        renamed = m.group_by("record_key").agg((pl.col("__name_variant") == "renamed").all().alias("renamed"))
+        m = m.sort(rank).group_by("record_key", maintain_order=True).first().join(renamed, on="record_key", how="left")
         if source == "medical":
             window = self._medical_window(q)
             m = m.join(window.select("settlement_id"), left_on="record_key", right_on="settlement_id", how="semi")
@@ -96,7 +139,9 @@ class Truth:
         return self.world.roster_members(q)
 
     def links(self, q: int) -> pl.DataFrame:
-        roster = self.roster(q).select("member_id", "household_id", "person_id", "roster_id_kind")
+        roster = self.roster(q).select("member_id", "household_id", "person_id", "roster_id_kind").join(
+            self.world.persons.select("person_id", pl.col("id_number").str.ends_with("000").alias("__id_ends_000")), on="person_id", how="left"
+        )
         frames = []
         for source in ("medical", "disability", "education", "death", "detention"):
             recs = self._linkable_records(q, source)
@@ -104,6 +149,16 @@ class Truth:
             cls = link_class(pl.col("read"), pl.col("roster_id_kind"))
             # A damaged ID and a mistyped name together are two faults: not recoverable.
             cls = pl.when((cls == "fuzzy") & (pl.col("__name_variant") == "mistyped")).then(pl.lit("unrecoverable")).otherwise(cls)
+            # A mistyped ID that passes its check digit, with a name only near the
+            # member's, is a twin's to the sibling rule.
+            sibling_like = pl.col("__sibling_like").fill_null(False) if "__sibling_like" in joined.columns else pl.lit(False)
+            cls = pl.when((cls == "fuzzy") & sibling_like & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            # The member's record under a changed name: a Q02, not a link.
+            cls = pl.when(pl.col("renamed").fill_null(False)).then(pl.lit("unrecoverable")).otherwise(cls)
+            # An ID that may be an Excel-rounded number (ends in 000) links only on an equal name.
+            cls = pl.when((cls == "exact") & pl.col("__id_ends_000") & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            # Linked, and the ID and name agree outright (what a stop warning needs).
+            corroborated = (cls == "exact") & pl.col("__name_variant").is_in(NAME_AGREES) & ~pl.col("__id_ends_000")
             frames.append(
                 joined.select(
                     pl.lit(str(self.quarters[q])).alias("quarter"),
@@ -113,6 +168,8 @@ class Truth:
                     cls.alias("link_class"),
                     pl.col("__id_damage").alias("id_damage"),
                     pl.col("roster_id_kind"),
+                    pl.col("__name_variant").alias("name_variant"),
+                    corroborated.alias("corroborated"),
                 )
             )
         return pl.concat(frames)
@@ -170,6 +227,7 @@ class Truth:
             self._n05(q, quarter, roster, links),
             self._n06(q, quarter, roster, links, n01),
             self._q01(q, quarter, roster),
+            self._q02(q, quarter, roster),
         ]
         schema = {
             "quarter": pl.Utf8, "rule_code": pl.Utf8, "household_id": pl.Utf8, "member_id": pl.Utf8,
@@ -195,14 +253,15 @@ class Truth:
         deaths = pl.concat([self.records[k]["death"] for k in range(q + 1)]).unique("record_id")
         linked = self._linked(links, "death", deaths, "record_id").filter(pl.col("death_date") <= quarter.end)
         per_member = linked.group_by("member_id").agg(
-            pl.col("death_date").min(), (pl.col("link_class") == "fuzzy").all().alias("only_fuzzy")
+            pl.col("death_date").min(), (pl.col("link_class") == "fuzzy").all().alias("only_fuzzy"), pl.col("corroborated").any()
         )
         bene = roster.filter(pl.col("is_beneficiary"))
         hit = bene.filter(pl.col("category").is_in(PAYING)).join(per_member, on="member_id")
         living = bene.join(per_member, on="member_id", how="anti").group_by("household_id").len()
         hit = hit.join(living.rename({"len": "living"}), on="household_id", how="left")
         hit = hit.with_columns(pl.col("death_date").dt.offset_by("3mo").alias("due"))
-        severity = pl.when((pl.col("due") < quarter.end) | pl.col("living").is_null()).then(pl.lit("red")).otherwise(pl.lit("orange"))
+        # red only on a death record whose ID and name agree outright (else verify first)
+        severity = pl.when(((pl.col("due") < quarter.end) | pl.col("living").is_null()) & pl.col("corroborated")).then(pl.lit("red")).otherwise(pl.lit("orange"))
         return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "D01", severity, pl.col("due"))
 
     def _d02(self, q, quarter, roster, links):
@@ -344,6 +403,64 @@ class Truth:
             pl.when(pl.col("fz")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires"),
             pl.lit(None, dtype=pl.Utf8).alias("quarter"),
         )
+
+    def _in_view(self, q: int, source: str) -> pl.DataFrame:
+        """Every copy of the records of `source` that quarter q reads (deaths delivered so
+        far, settlements of the 12 months ending Q.end, the quarter's full stocks), not
+        quarantined, with the name as written."""
+        m = self.metas.filter((pl.col("source") == source) & pl.col("__expect_quarantine").is_null())
+        m = m.filter(pl.col("q") <= q) if source in ("death", "medical") else m.filter(pl.col("q") == q)
+        key = {"medical": "settlement_id", "death": "record_id", "detention": "record_id",
+               "disability": "certificate_no", "education": "student_no"}[source]
+        written = pl.concat(
+            [self.records[k][source].select(pl.col(key).alias("record_key"), "name", pl.lit(k).alias("q")) for k in range(q + 1)]
+        ).unique(["record_key", "q"], keep="first")
+        m = m.join(written, on=["record_key", "q"], how="left")
+        if source == "medical":
+            m = m.join(self._medical_window(q).select(pl.col("settlement_id").alias("record_key")), on="record_key", how="semi")
+        return m
+
+    def _q02(self, q, quarter, roster):
+        """A record in view whose ID, as read, is a roster member's, under a name that is
+        neither the member's nor a variant of it — unless another copy of the record,
+        under a compatible name, links it to the member."""
+        members = roster.filter(pl.col("roster_id_kind").is_in(ROSTER_READABLE)).select("member_id", "household_id", "person_id").join(
+            self.world.persons.select("person_id", "id_number", pl.col("name").alias("roster_name")), on="person_id", how="left"
+        ).filter(~pl.col("id_number").str.ends_with("000"))
+        frames = []
+        for source in ("medical", "disability", "education", "death", "detention"):
+            m = self._in_view(q, source).with_columns(_read_class(pl.col("__id_damage")).alias("read"))
+            readable = pl.col("read") == "exact"
+            if source == "disability":
+                readable = pl.lit(True)
+            elif source == "education":
+                readable = readable | pl.col("record_key").str.starts_with("G")
+            # whose ID the record carries: a copied ID or a newborn's bill, the member's;
+            # a twin's record carries its own (nobody on the roster)
+            carried = (
+                pl.when(pl.col("__hazard").is_in(["id_copied", "newborn"])).then(pl.col("__hazard_person"))
+                .when(pl.col("__hazard") == "sibling").then(None)
+                .otherwise(pl.col("__person_id"))
+            )
+            m = m.filter(readable).with_columns(carried.alias("carried")).filter(pl.col("carried").is_not_null())
+            pairs = m.join(members, left_on="carried", right_on="person_id", how="inner")
+            judge = pl.struct("name", "roster_name").map_elements(lambda r: names_compatible(r["name"], r["roster_name"]), return_dtype=pl.Boolean)
+            pairs = pairs.with_columns(pl.when(pl.col("name") == pl.col("roster_name")).then(True).otherwise(judge).alias("compatible"))
+            judged = pairs.group_by("record_key", "member_id", "household_id").agg(
+                (~pl.col("compatible")).any().alias("conflict"), pl.col("compatible").any().alias("links")
+            )
+            frames.append(judged.filter(pl.col("conflict") & ~pl.col("links")))
+        hit = pl.concat(frames).unique(["member_id", "household_id"])
+        return self._member_warning(hit.with_columns(pl.lit("exact").alias("requires")), "Q02", "yellow", quarter.end + dt.timedelta(days=30))
+
+    def hazards(self) -> pl.DataFrame:
+        """The hazard records delivered: quarter, source, record_key, hazard, and the roster
+        person whose ID the record carries (or whose twin's it is)."""
+        h = self.metas.filter(pl.col("__hazard").is_not_null() & pl.col("__expect_quarantine").is_null())
+        return h.select(
+            pl.col("q").map_elements(lambda k: str(self.quarters[k]), return_dtype=pl.Utf8).alias("delivered_quarter"),
+            "source", "record_key", pl.col("__hazard").alias("hazard"), pl.col("__hazard_person").cast(pl.Utf8).alias("person_id"),
+        ).unique(["delivered_quarter", "source", "record_key"]).sort("delivered_quarter", "source", "record_key")
 
     def _q01(self, q, quarter, roster):
         bad = roster.filter(

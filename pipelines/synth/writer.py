@@ -76,7 +76,7 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             copies = copies.with_columns(pl.lit("duplicate_record").alias("__expect_quarantine"))
             frame = pl.concat([frame, copies.select(frame.columns)], how="vertical_relaxed")
     hidden = [c for c in frame.columns if c.startswith("__")]
-    meta_cols = {"__person_id", "__id_damage", "__name_variant", "__expect_quarantine"}
+    meta_cols = {"__person_id", "__id_damage", "__name_variant", "__expect_quarantine", "__hazard", "__hazard_person", "__sibling_like"}
     meta = frame.select([pl.col(key_col).alias("record_key")] if key_col else []).with_columns(
         [frame[c] for c in hidden if c in meta_cols]
     )
