@@ -8,8 +8,9 @@ class saying what a linker needs to find it:
   unrecoverable  no usable identity (no ID, or only the six digits Excel leaves); or an
                  identity the project's corroboration may not accept on its own: the
                  member's record under a changed name (an ID match with another name is a
-                 Q02 for the caseworker), a mistyped ID that still passes its check digit
-                 with a name only near the member's (to the sibling rule, a twin)
+                 Q02 for the caseworker), a mistyped ID that still passes its check digit,
+                 or a valid ID one digit from the member's mistyped roster ID, with a name
+                 only near the member's (to the sibling rule, a twin)
 The identity hazards (pipelines/synth/hazards.py: another person's record under a member's
 ID, a newborn's bill under the mother's, a twin's record) are nobody's on the roster: no
 link. `hazards.csv` lists them.
@@ -139,7 +140,7 @@ class Truth:
         return self.world.roster_members(q)
 
     def links(self, q: int) -> pl.DataFrame:
-        roster = self.roster(q).select("member_id", "household_id", "person_id", "roster_id_kind").join(
+        roster = self.roster(q).select("member_id", "household_id", "person_id", "roster_id_kind", "roster_birth_shift").join(
             self.world.persons.select("person_id", pl.col("id_number").str.ends_with("000").alias("__id_ends_000")), on="person_id", how="left"
         )
         frames = []
@@ -153,6 +154,10 @@ class Truth:
             # member's, is a twin's to the sibling rule.
             sibling_like = pl.col("__sibling_like").fill_null(False) if "__sibling_like" in joined.columns else pl.lit(False)
             cls = pl.when((cls == "fuzzy") & sibling_like & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            # So is the record's valid ID one digit from the member's mistyped roster ID,
+            # with the roster's birth date and a name only near the member's.
+            twin_of_roster = (pl.col("read") == "exact") & (pl.col("roster_id_kind") == "typo") & (pl.col("roster_birth_shift") == 0)
+            cls = pl.when((cls == "fuzzy") & twin_of_roster & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
             # The member's record under a changed name: a Q02, not a link.
             cls = pl.when(pl.col("renamed").fill_null(False)).then(pl.lit("unrecoverable")).otherwise(cls)
             # An ID that may be an Excel-rounded number (ends in 000) links only on an equal name.

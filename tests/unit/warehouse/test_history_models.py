@@ -40,7 +40,7 @@ def test_settlements_accumulate_and_count_once(con):
     ])
     for quarter, keys in (("2025Q1", ["JS1", "JS2"]), ("2025Q2", ["JS0", "JS1", "JS2", "JS3"])):
         for key in keys:
-            con.execute("INSERT INTO linked.matches VALUES (?, 'medical', ?, 'M1', 1.0, 'exact_id')", [quarter, key])
+            con.execute("INSERT INTO linked.matches (quarter, source, record_key, member_id, match_probability, match_method) VALUES (?, 'medical', ?, 'M1', 1.0, 'exact_id')", [quarter, key])
     materialize(con, "intermediate/int_settlements", params("2025Q2"))
     rows = dict(con.execute("SELECT settlement_id, out_of_pocket_yuan FROM int_settlements").fetchall())
     assert set(rows) == {"JS1", "JS2", "JS3"}

@@ -9,7 +9,7 @@ from pipelines.rules.catalog import all_rules
 from pipelines.rules.params import default_parameters
 from warehouse.models import parameters_of
 
-RULES_MD = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01"]
+RULES_MD = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01", "Q02"]
 BOUND_BY_ENGINE = {
     "quarter", "previous_quarter", "quarter_a_year_before", "q_start", "q_end", "next_q_end", "ineligibility_threshold",
     "lookback_start", "default_monthly_standard_yuan", "default_disposable_income_yuan",
