@@ -1,5 +1,7 @@
 -- Links judged by caseworkers: the records each verified warning rests on, labelled match
--- (属实, 已处理) or non_match (不属实), for the verdicts delivered with this quarter.
+-- (属实, 已处理) or non_match (不属实), for the verdicts delivered with this quarter. A Q02
+-- (another name on the member's ID) asks exactly that question: 属实 says the record is the
+-- member's, 不属实 that it is not; its 已处理 says nothing about whose record it is.
 with
 
 verdicts as (
@@ -32,6 +34,7 @@ final as (
         list_quarter
     from basis
     where member_id is not null
+      and not (rule_code = 'Q02' and result = '已处理')
       and split_part(item, ':', 1) in ('medical', 'disability', 'education', 'death', 'detention')
 )
 
