@@ -42,8 +42,6 @@ HAZARD_RATES = {
     "education": {"id_copied": 0.01, "sibling": 0.01, "renamed": 0.005},
 }
 SIBLING_ON_DAMAGED_ROSTER_ID = 0.3  # share of sibling records aimed at members whose roster ID is mistyped
-KEY_COLUMN = {"medical": "settlement_id", "death": "record_id", "detention": "record_id",
-              "disability": "certificate_no", "education": "student_no"}
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -138,6 +136,8 @@ def _templates(rng, frame: pl.DataFrame, rate: float) -> pl.DataFrame:
 def _new_keys(source: str, q: int, rows: pl.DataFrame, start: int) -> pl.Series:
     """Keys of the source's form that the world never hands out; a certificate or G
     student number carries the ID the record is written with."""
+    from pipelines.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
+
     index = np.arange(start, start + rows.height)
     if source == "death":
         keys = [f"SW{q + 1}9{i:06d}" for i in index]
@@ -165,6 +165,8 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
     if not rates or frame.height == 0:
         return frame
     rng = np.random.default_rng([world.config.seed, q, zlib.crc32(source.encode()), part])
+    from pipelines.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
+
     roster = _roster_people(world, q).with_columns(pl.col("person_id").cast(person_dtype))
     readable = roster.filter(pl.col("roster_id_kind").is_in(["exact", "format", "legacy15"]))
     key = KEY_COLUMN[source]

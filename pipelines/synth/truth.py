@@ -36,6 +36,7 @@ import polars as pl
 from pipelines.quarters import Quarter, add_months
 from pipelines.synth.hazards import edit_distance
 from pipelines.synth.world import World
+from pipelines.synth.writer import KEY_COLUMN
 
 READABLE = {"none", "format", "legacy15", "from_certificate", "from_student_no"}
 PAYING = ["低保", "支出型低保", "特困"]
@@ -415,8 +416,7 @@ class Truth:
         quarantined, with the name as written."""
         m = self.metas.filter((pl.col("source") == source) & pl.col("__expect_quarantine").is_null())
         m = m.filter(pl.col("q") <= q) if source in ("death", "medical") else m.filter(pl.col("q") == q)
-        key = {"medical": "settlement_id", "death": "record_id", "detention": "record_id",
-               "disability": "certificate_no", "education": "student_no"}[source]
+        key = KEY_COLUMN[source]
         written = pl.concat(
             [self.records[k][source].select(pl.col(key).alias("record_key"), "name", pl.lit(k).alias("q")) for k in range(q + 1)]
         ).unique(["record_key", "q"], keep="first")
