@@ -105,10 +105,6 @@ def name_agreement(record_name: str | None, member_name: str | None) -> str:
     return "variant" if within_one_edit(a, b) else "different"
 
 
-def _name_agreement_udf(record_name, member_name):
-    return name_agreement(record_name, member_name)
-
-
 def sibling_sql(record: str = "r", member: str = "m") -> str:
     """The SIBLING RULE in SQL, for a pair with a `name_agreement` column and the two
     identities' id18, id_valid and birth_date as `<record>_id18` ... (never null)."""
@@ -195,7 +191,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     except (duckdb.InvalidInputException, duckdb.CatalogException):
         pass
     con.create_function(
-        "name_agreement", _name_agreement_udf, [duckdb.sqltype("VARCHAR"), duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
+        "name_agreement", name_agreement, [duckdb.sqltype("VARCHAR"), duckdb.sqltype("VARCHAR")], duckdb.sqltype("VARCHAR"),
         null_handling="special",
     )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pipelines.exports.evidence import matched_how, record_line, render
+from pipelines.exports.evidence import ID_AGREEMENT_TEXT, NAME_AGREEMENT_TEXT, matched_how, record_line, render
+from pipelines.link.corroboration import ID_AGREEMENTS, NAME_AGREEMENTS
 
 DEATH = {
     "source": "death", "source_title": "死亡信息", "record_key": "GA0003", "name_as_written": "胡欣伟",
@@ -43,3 +44,8 @@ def test_an_identity_conflict_lists_each_record_under_another_name():
     text = render("Q02", {"sources": ["death"], "records": [other]})
     assert text == "部门记录使用了该成员的身份证号，但姓名不同：" + record_line(other)
     assert "姓名 欧阳娜娜（花名册：杨文博）" in text and text.endswith("身份证号一致，姓名不同")
+
+
+def test_every_way_the_linker_compares_an_id_or_a_name_has_its_chinese_words():
+    assert set(ID_AGREEMENT_TEXT) == set(ID_AGREEMENTS)
+    assert set(NAME_AGREEMENT_TEXT) == set(NAME_AGREEMENTS)
