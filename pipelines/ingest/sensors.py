@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.jobs import quarter_job
-from pipelines.partitions import QUARTER_LABELS, SINGLE_REGION, partition_key, regions
+from pipelines.partitions import SINGLE_REGION, is_quarter_folder, partition_key, regions
 from pipelines.resources import resource_from_environment
 from sources.readers import is_data_file
 from sources.registry import all_sources
@@ -60,7 +60,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext):
         if not inbox.is_dir():
             waiting.append(f"收件箱 {inbox} 不存在")
             continue
-        for quarter_dir in sorted(p for p in inbox.iterdir() if p.is_dir() and p.name in QUARTER_LABELS):
+        for quarter_dir in sorted(p for p in inbox.iterdir() if p.is_dir() and is_quarter_folder(p.name)):
             ready, fingerprint, why = quarter_readiness(quarter_dir)
             if ready:
                 key = f"{quarter_dir.name}-{fingerprint}" if region == SINGLE_REGION else f"{region}/{quarter_dir.name}-{fingerprint}"

@@ -13,7 +13,7 @@ import hashlib
 import dagster as dg
 
 from pipelines.jobs import national_job
-from pipelines.partitions import REGION_DIMENSION, SINGLE_REGION
+from pipelines.partitions import REGION_DIMENSION, SINGLE_REGION, quarter_key
 from pipelines.resources import resource_from_environment
 from warehouse.connection import WarehouseError, connect
 
@@ -50,4 +50,4 @@ def national_sensor(context: dg.SensorEvaluationContext):
     quarter = max(common)
     runs = "|".join(f"{region}:{published[region][quarter]}" for region in names)
     key = f"national-{quarter}-{hashlib.sha256(runs.encode()).hexdigest()[:16]}"
-    return dg.RunRequest(run_key=key, partition_key=quarter)
+    return dg.RunRequest(run_key=key, partition_key=quarter_key(quarter))

@@ -15,6 +15,7 @@ import pytest
 
 from pipelines.definitions import defs
 from pipelines.ingest.sensors import quarter_readiness
+from pipelines.partitions import quarter_from_key, quarter_key
 
 
 def test_definitions_load():
@@ -22,7 +23,7 @@ def test_definitions_load():
     partitions = job.partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert partitions.partition_dimension_names == ["quarter", "region"]
-    assert "2025Q3" in partitions.get_partitions_def_for_dimension("quarter").get_partition_keys()
+    assert quarter_key("2025Q3") in partitions.get_partitions_def_for_dimension("quarter").get_partition_keys()
     region = partitions.get_partitions_def_for_dimension("region")
     assert isinstance(region, dg.DynamicPartitionsDefinition) and region.name == "region"
     keys = {tuple(k.path) for k in defs.resolve_asset_graph().get_all_asset_keys()}
@@ -34,7 +35,7 @@ def test_definitions_load():
 
 def test_the_national_job_is_partitioned_by_quarter_only():
     job = defs.resolve_job_def("national_comparison")
-    assert isinstance(job.partitions_def, dg.StaticPartitionsDefinition) and "2025Q3" in job.partitions_def.get_partition_keys()
+    assert isinstance(job.partitions_def, dg.TimeWindowPartitionsDefinition) and quarter_key("2025Q3") in job.partitions_def.get_partition_keys()
     assert job.tags.get("doudi/national") == "write"
     regional = defs.resolve_job_def("quarterly_comparison")
     assert dg.AssetKey(["national", "cross_region"]) not in regional.asset_layer.executable_asset_keys
@@ -70,8 +71,10 @@ def instance():
 
 
 def _dimensions(request: dg.RunRequest) -> dict[str, str]:
-    return dict(request.partition_key.keys_by_dimension) if isinstance(request.partition_key, dg.MultiPartitionKey) else {
+    """The quarter (as its label) and region a run request is for."""
+    keys = dict(request.partition_key.keys_by_dimension) if isinstance(request.partition_key, dg.MultiPartitionKey) else {
         "quarter": request.tags["dagster/partition/quarter"], "region": request.tags["dagster/partition/region"]}
+    return keys | {"quarter": str(quarter_from_key(keys["quarter"]))}
 
 
 def _added(result) -> list[str]:

@@ -26,6 +26,8 @@ import pytest
 
 from pipelines.cli import EXIT_OK, EXIT_REFUSED, RunOutcome, main, run_national_quarter, run_quarter
 from pipelines.national.compare import LIST_NAME, NationalRefused, run_national
+from pipelines.partitions import quarter_from_key
+from pipelines.quarters import Quarter
 from tests.helpers import REQUIRES_SPARK
 
 
@@ -111,7 +113,7 @@ def test_each_region_is_one_dagster_run_of_its_partition(country, regional, dags
         outcome = regional.outcomes[region]
         assert outcome.exit_code == EXIT_OK, outcome.messages
         tags = dagster_instance.get_run_by_id(outcome.run_id).tags
-        assert tags["dagster/partition/quarter"] == country.quarter and tags["dagster/partition/region"] == region
+        assert quarter_from_key(tags["dagster/partition/quarter"]) == Quarter.parse(country.quarter) and tags["dagster/partition/region"] == region
         counties = _rows(regional.warehouse(region), "SELECT DISTINCT county_code FROM staging.households WHERE quarter = ?", country.quarter)
         assert counties and all(code.startswith(region) for (code,) in counties)  # only its own households
         assert (regional.out(region) / country.quarter / "report.html").is_file()
