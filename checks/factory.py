@@ -12,6 +12,9 @@ from pipelines.partitions import partition_of
 from pipelines.resources import DoudiResource
 from sources.registry import SourceSpec
 
+# Each check's name in the operator's and the report's words.
+CHECK_TITLES = {"delivery_accepted": "交付可用性检查", "value_quality": "取值质量检查"}
+
 
 def _metadata(values: dict) -> dict:
     return {k: (v if isinstance(v, (int, float, str, bool)) else dg.MetadataValue.json(json.loads(json.dumps(v, default=str)))) for k, v in values.items()}

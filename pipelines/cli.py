@@ -54,24 +54,25 @@ class RunOutcome:
 
 def run_quarter(
     inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None, link_backend: str | None = None,
-    region: str = "all",
+    region: str = "all", progress: bool = False,
 ) -> RunOutcome:
     """Materialise one quarter of one region through the Dagster job; classify the outcome.
 
-    The paths are the region's own (a `{region}` in them is replaced by the region)."""
+    The paths are the region's own (a `{region}` in them is replaced by the region).
+    `progress`: print a line per step as it ends (`pipelines/progress.py`)."""
     import dagster as dg
 
     from pipelines.definitions import defs
-    from pipelines.partitions import check_region, partition_key, register_regions
+    from pipelines.partitions import partition_key, register_regions
     from pipelines.quarters import Quarter
     from warehouse.connection import WarehouseError, connect, warehouse_lock
 
     started = time.time()
-    try:
+    try:  # a quarter or region the operator mistyped is refused input, like a bad file
+        key = partition_key(quarter, region)
         quarter = str(Quarter.parse(quarter))
-        region = check_region(region)
     except ValueError as exc:
-        return RunOutcome(quarter, EXIT_FAILED, region=str(region), messages=[str(exc)])
+        return RunOutcome(str(quarter), EXIT_REFUSED, region=str(region), messages=[str(exc)])
     inbox, warehouse, out = (Path(str(p).replace("{region}", region)) for p in (inbox, warehouse, out))
     if not (inbox / quarter).is_dir():
         return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=[f"收件箱中没有季度文件夹 {inbox / quarter}"])
@@ -89,6 +90,10 @@ def run_quarter(
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     job = defs.resolve_job_def("quarterly_comparison")
+    if progress:
+        from pipelines.progress import PROGRESS_LOGGER
+
+        run_config["loggers"][PROGRESS_LOGGER] = {"config": {"total_steps": len(job.graph.node_dict)}}
     try:
         # Check the warehouse opens (key, lock) before starting, so a wrong key touches
         # nothing: an existing warehouse is first opened read-only, which writes no file.
@@ -99,7 +104,7 @@ def run_quarter(
         with warehouse_lock(warehouse):
             with connect(warehouse):
                 pass
-            result = job.execute_in_process(partition_key=partition_key(quarter, region), run_config=run_config, instance=instance,
+            result = job.execute_in_process(partition_key=key, run_config=run_config, instance=instance,
                                             raise_on_error=False)
     except WarehouseError as exc:
         return RunOutcome(quarter, EXIT_FAILED, region=region, messages=[str(exc)], seconds=time.time() - started)
@@ -153,13 +158,15 @@ def run_national_quarter(
     import dagster as dg
 
     from pipelines.definitions import defs
+    from pipelines.partitions import quarter_key
     from pipelines.quarters import Quarter
 
     started = time.time()
     try:
+        key = quarter_key(quarter)
         quarter = str(Quarter.parse(quarter))
     except ValueError as exc:
-        return RunOutcome(quarter, EXIT_FAILED, region="全国", messages=[str(exc)])
+        return RunOutcome(str(quarter), EXIT_REFUSED, region="全国", messages=[str(exc)])
     _quiet_dagster()
     if instance is None:
         _prepare_dagster_home()
@@ -173,7 +180,7 @@ def run_national_quarter(
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }
     job = defs.resolve_job_def("national_comparison")
-    result = job.execute_in_process(partition_key=quarter, run_config=run_config, instance=instance, raise_on_error=False)
+    result = job.execute_in_process(partition_key=key, run_config=run_config, instance=instance, raise_on_error=False)
     outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, region="全国", run_id=result.run_id,
                          seconds=time.time() - started)
     if not result.success:
@@ -200,14 +207,22 @@ def _print_outcome(outcome: RunOutcome) -> None:
 
 
 def cmd_run(args) -> int:
+    from pipelines.progress import print_summary, read_summary
+
+    if not args.quiet:
+        print(f"{args.quarter}{'' if args.region == 'all' else f' [{args.region}]'}：开始运行", flush=True)
     outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit,
-                          link_backend=args.link_backend, region=args.region)
+                          link_backend=args.link_backend, region=args.region, progress=not args.quiet)
     _print_outcome(outcome)
+    warehouse, out = (Path(p.replace("{region}", outcome.region)) for p in (args.warehouse, args.out))
+    summary = read_summary(warehouse, outcome)
+    print_summary(summary)
     if outcome.exit_code == EXIT_OK:
-        warehouse, out = (Path(p.replace("{region}", outcome.region)) for p in (args.warehouse, args.out))
         print(f"  warehouse: {warehouse.resolve()}")
         print(f"  lists:     {(out / outcome.quarter / 'lists').resolve()}")
         print(f"  report:    {(out / outcome.quarter / 'report.html').resolve()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
     return outcome.exit_code
 
 
@@ -229,7 +244,7 @@ def cmd_national(args) -> int:
         for problem in refused.problems:
             print(f"  输入被拒收 {problem}", file=sys.stderr)
         return EXIT_REFUSED
-    outcome = run_national_quarter(args.quarter, regions, Path(args.national_warehouse), Path(args.out), args.link_backend,
+    outcome = run_national_quarter(args.quarter, regions, Path(args.national_warehouse), Path(args.national_out), args.link_backend,
                                    args.memory_limit)
     _print_outcome(outcome)
     if outcome.exit_code == EXIT_OK:
@@ -248,7 +263,7 @@ def cmd_national(args) -> int:
         stages = {"union": "合并", "link": "比对", "rules": "规则"}
         print("  用时：" + "，".join(f"{stages.get(k, k)} {v:.1f} 秒" for k, v in json.loads(seconds).items()))
         print(f"  warehouse: {Path(args.national_warehouse).resolve()}")
-        print(f"  lists:     {(Path(args.out) / outcome.quarter).resolve()}/<地区>/跨地区比对.xlsx")
+        print(f"  lists:     {(Path(args.national_out) / outcome.quarter).resolve()}/<地区>/跨地区比对.xlsx")
     return outcome.exit_code
 
 
@@ -337,90 +352,144 @@ def cmd_compare_linkage(args) -> int:
     return EXIT_OK
 
 
+def cmd_docs(args) -> int:
+    from pipelines.reference import docs_command
+
+    return docs_command(check=args.check)
+
+
 def cmd_ui(args) -> int:
     import subprocess
 
     home = _prepare_dagster_home()
     env = dict(os.environ, DAGSTER_HOME=str(home))
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
+    # `dagster dev` warns that it is superseded by `dg dev`, which needs a dg project
+    # layout this repository does not use; it is still Dagster's supported way to run the
+    # webserver and the daemon together. Run from DAGSTER_HOME: Dagster warns when the
+    # working folder holds a dagster.yaml (the repository's) other than DAGSTER_HOME's.
+    command = [sys.executable, "-W", "ignore:Function `dev_command` is superseded", "-m", "dagster", "dev",
+               "-m", "pipelines.definitions", "-h", args.host, "-p", str(args.port)]
     print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home})")
-    return subprocess.call(command, env=env, cwd=REPO_ROOT)
+    process = subprocess.Popen(command, env=env, cwd=home)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches Dagster too, which shuts its services down
+        return process.wait()
+
+
+# Options whose default an environment variable may set: (variable, built-in default). The
+# parser's defaults stay None and are filled after parsing, so `--help` (and docs/cli.md)
+# show the same text whatever the environment.
+ENV_DEFAULTS = {
+    "warehouse": ("DOUDI_WAREHOUSE", "var/doudi.duckdb"),
+    "out": ("DOUDI_OUT", "var/out"),
+    "memory_limit": ("DOUDI_MEMORY_LIMIT", None),
+    "link_backend": ("DOUDI_LINK_BACKEND", "duckdb"),
+    "national_warehouse": ("DOUDI_NATIONAL_WAREHOUSE", "var/national/warehouse.duckdb"),
+    "national_out": ("DOUDI_NATIONAL_OUT", "var/national/out"),
+}
+
+
+def _env_option(parser: argparse.ArgumentParser, flag: str, dest: str, help: str, **kwargs) -> None:
+    variable, fallback = ENV_DEFAULTS[dest]
+    default = f"默认：环境变量 {variable}，未设置时 {fallback}" if fallback else f"默认：环境变量 {variable}，未设置时不限"
+    parser.add_argument(flag, dest=dest, default=None, help=f"{help}（{default}）", **kwargs)
+
+
+def _fill_env_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    for dest, (variable, fallback) in ENV_DEFAULTS.items():
+        if hasattr(args, dest) and getattr(args, dest) is None:
+            setattr(args, dest, os.environ.get(variable) or fallback)
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line (also the source of docs/cli.md: `doudi docs`)."""
+    parser = argparse.ArgumentParser(
+        prog="doudi", description="兜底：低收入人口数据比对与预警。退出码：0 成功；2 输入被拒收（信息指明文件、列或检查）；1 其他错误。",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    quarter_help = "季度，写作 2025Q3"
+    memory_help = "DuckDB 可用内存上限，例如 6GB"
+    backend_help = "Splink 在哪里计算候选记录对：duckdb（本机）或 spark（DOUDI_SPARK_MASTER，见 docs/scale-out.md）"
+    seed_help = "随机种子：同一种子生成同样的数据"
+
+    p = sub.add_parser("demo", help="合成一个省的数据，逐季度运行全部流程，给出清单、报告位置和对照真值的评估")
+    p.add_argument("--dir", default="demo", help="演示文件夹（先清空）：inbox/、warehouse.duckdb、out/（默认：%(default)s）")
+    p.add_argument("--households", type=int, default=5000, help="合成的家庭户数（默认：%(default)s）")
+    p.add_argument("--quarters", default="2025Q1:2025Q4", help="季度范围，写作 起:止（默认：%(default)s）")
+    p.add_argument("--seed", type=int, default=20250101, help=f"{seed_help}（默认：%(default)s）")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("synth", help="按收件箱格式写合成数据，另写 truth/（应有的比对结果和预警）")
+    p.add_argument("--out", required=True, help="收件箱文件夹（写入 <季度>/<数据源>/ 与 truth/）")
+    p.add_argument("--quarters", default="2025Q1:2025Q4", help="季度范围，写作 起:止（默认：%(default)s）")
+    p.add_argument("--households", type=int, default=5000, help="合成的家庭户数（默认：%(default)s）")
+    p.add_argument("--seed", type=int, default=20250101, help=f"{seed_help}（默认：%(default)s）")
+    p.add_argument("--country", action="store_true",
+                   help="合成三个省（14、41、13），每省一个收件箱 OUT/<省>/，供 doudi run --region 和 doudi national 使用")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("run", help="经 Dagster 资产运行一个季度（一个地区）：接收、比对、预警、发布、清单与报告")
+    p.add_argument("--inbox", required=True, help="收件箱文件夹，内含 <季度>/<数据源>/*.csv|*.xlsx（见 docs/inbox.md）")
+    p.add_argument("--quarter", required=True, help=quarter_help)
+    _env_option(p, "--warehouse", "warehouse", "数据仓库文件（DuckDB）")
+    _env_option(p, "--out", "out", "输出文件夹：<季度>/lists/ 核查清单、<季度>/report.html 季度报告")
+    _env_option(p, "--memory-limit", "memory_limit", memory_help)
+    _env_option(p, "--link-backend", "link_backend", backend_help, choices=["duckdb", "spark"])
+    p.add_argument("--region", default="all",
+                   help="收件箱、数据仓库和输出文件夹所属的地区（Dagster 分区；路径中的 {region} 替换为它）（默认：%(default)s）")
+    p.add_argument("--json", metavar="FILE", help="另把运行摘要（各数据源行数、比对、预警、未通过的检查）写成 JSON 文件")
+    p.add_argument("--quiet", action="store_true", help="不显示每个步骤的进度，只显示结果和摘要")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("national", help="在各地区数据仓库之上做一个季度的跨地区比对（D03、外地登记死亡的 D01）")
+    p.add_argument("--quarter", required=True, help=quarter_help)
+    p.add_argument("--warehouse-glob", help="各地区的数据仓库，* 代表地区，例如 'var/regions/*/doudi.duckdb'")
+    p.add_argument("--region-warehouse", action="append", metavar="REGION=FILE", help="一个地区的数据仓库（每个地区写一次）")
+    _env_option(p, "--national-warehouse", "national_warehouse", "全国数据仓库文件")
+    _env_option(p, "--out", "national_out", "输出文件夹：<季度>/<地区>/跨地区比对.xlsx")
+    _env_option(p, "--memory-limit", "memory_limit", memory_help)
+    _env_option(p, "--link-backend", "link_backend", backend_help, choices=["duckdb", "spark"])
+    p.set_defaults(func=cmd_national)
+
+    p = sub.add_parser("evaluate", help="对照合成数据的真值，给出预警和比对的准确率与召回率")
+    p.add_argument("--truth", required=True, help="合成数据的 truth/ 文件夹")
+    p.add_argument("--warehouse", required=True, help="运行过这些季度的数据仓库")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="按规模计时一个季度的全流程，逐阶段给出用时、每秒行数和内存")
+    p.add_argument("--scale", choices=["county", "city", "province"], default="county", help="规模（默认：%(default)s）")
+    p.add_argument("--repeat", type=int, default=3, help="计时季度运行的次数，表中取中位数（默认：%(default)s）")
+    p.add_argument("--quarters", default="2025Q1:2025Q2", help="季度范围；计时最后一个，之前的先装入历史（默认：%(default)s）")
+    p.add_argument("--seed", type=int, default=20250101, help=f"{seed_help}（默认：%(default)s）")
+    p.add_argument("--cache", default="bench-cache", help="合成数据和工作数据仓库的存放处（默认：%(default)s）")
+    _env_option(p, "--memory-limit", "memory_limit", memory_help)
+    p.add_argument("--json", default=None, metavar="FILE", help="另把结果写成 JSON 文件")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("compare-linkage", help="在合成收件箱上比较只按身份证号连接与 doudi 的比对，对照真值打分")
+    p.add_argument("--inbox", required=True, help="doudi synth 写的收件箱（含 truth/）")
+    p.add_argument("--quarter", required=True, help=quarter_help)
+    _env_option(p, "--memory-limit", "memory_limit", memory_help)
+    p.set_defaults(func=cmd_compare_linkage)
+
+    p = sub.add_parser("docs", help="重新生成 docs/ 中由代码生成的参考页（命令行、规则与参数、收件箱各列、输出各表）")
+    p.add_argument("--check", action="store_true", help="只检查：有过期的页面时列出它们并以 1 退出")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("ui", help="在本机打开 Dagster 界面（webserver 和 daemon）")
+    p.add_argument("--host", default="127.0.0.1", help="监听地址（默认：%(default)s）")
+    p.add_argument("--port", type=int, default=3000, help="端口（默认：%(default)s）")
+    p.set_defaults(func=cmd_ui)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     # Great Expectations imports pyspark when it is installed (the Spark backend's), and
     # pyspark warns about the pandas version at import: nothing a user of doudi can act on.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-    parser = argparse.ArgumentParser(prog="doudi", description="兜底：低收入人口数据比对与预警")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("demo", help="a synthetic province, four quarters, end to end")
-    p.add_argument("--dir", default="demo")
-    p.add_argument("--households", type=int, default=5000)
-    p.add_argument("--quarters", default="2025Q1:2025Q4")
-    p.add_argument("--seed", type=int, default=20250101)
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("synth", help="write synthetic extracts in the inbox layout, plus truth/")
-    p.add_argument("--out", required=True)
-    p.add_argument("--quarters", default="2025Q1:2025Q4")
-    p.add_argument("--households", type=int, default=5000)
-    p.add_argument("--seed", type=int, default=20250101)
-    p.add_argument("--country", action="store_true",
-                   help="three provinces (14, 41, 13), one inbox each in OUT/<province>/, for doudi run --region and doudi national")
-    p.set_defaults(func=cmd_synth)
-
-    p = sub.add_parser("run", help="run one quarter through the Dagster assets")
-    p.add_argument("--inbox", required=True)
-    p.add_argument("--quarter", required=True)
-    p.add_argument("--warehouse", default=os.environ.get("DOUDI_WAREHOUSE", "var/doudi.duckdb"))
-    p.add_argument("--out", default=os.environ.get("DOUDI_OUT", "var/out"))
-    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
-    p.add_argument("--link-backend", choices=["duckdb", "spark"], default=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
-                   help="where Splink scores candidate pairs (spark: DOUDI_SPARK_MASTER, see pipelines/link/spark.py)")
-    p.add_argument("--region", default="all",
-                   help="the region this inbox, warehouse and output folder belong to (a Dagster partition; default all); "
-                        "{region} in a path is replaced by it")
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("national", help="the cross-region step of a quarter over the regions' warehouses (D03, D01)")
-    p.add_argument("--quarter", required=True)
-    p.add_argument("--warehouse-glob", help="the regions' warehouses, * standing for the region: 'var/regions/*/doudi.duckdb'")
-    p.add_argument("--region-warehouse", action="append", metavar="REGION=FILE", help="a region's warehouse (repeat for each region)")
-    p.add_argument("--national-warehouse", default=os.environ.get("DOUDI_NATIONAL_WAREHOUSE", "var/national/warehouse.duckdb"))
-    p.add_argument("--out", default=os.environ.get("DOUDI_NATIONAL_OUT", "var/national/out"))
-    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
-    p.add_argument("--link-backend", choices=["duckdb", "spark"], default=os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
-                   help="where Splink scores the union's pairs (spark: DOUDI_SPARK_MASTER, see pipelines/link/spark.py)")
-    p.set_defaults(func=cmd_national)
-
-    p = sub.add_parser("evaluate", help="score a warehouse against a synthetic province's truth")
-    p.add_argument("--truth", required=True)
-    p.add_argument("--warehouse", required=True)
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("bench", help="time a quarter end to end, stage by stage, at a given scale")
-    p.add_argument("--scale", choices=["county", "city", "province"], default="county")
-    p.add_argument("--repeat", type=int, default=3, help="runs of the benchmark quarter; the table shows medians")
-    p.add_argument("--quarters", default="2025Q1:2025Q2", help="the last is timed; earlier ones load history first")
-    p.add_argument("--seed", type=int, default=20250101)
-    p.add_argument("--cache", default="bench-cache", help="where generated data and work warehouses go")
-    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
-    p.add_argument("--json", default=None, help="also write the results as JSON here")
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("compare-linkage", help="the exact-ID join against doudi's linker on a synthetic inbox, scored against its truth")
-    p.add_argument("--inbox", required=True)
-    p.add_argument("--quarter", required=True)
-    p.add_argument("--memory-limit", default=os.environ.get("DOUDI_MEMORY_LIMIT"))
-    p.set_defaults(func=cmd_compare_linkage)
-
-    p = sub.add_parser("ui", help="open the Dagster UI (webserver and daemon) on localhost")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
-    p.set_defaults(func=cmd_ui)
-
-    args = parser.parse_args(argv)
+    args = _fill_env_defaults(build_parser().parse_args(argv))
     return args.func(args)
 
 

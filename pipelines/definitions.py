@@ -10,6 +10,7 @@ from pipelines.link.assets import linked_matches
 from pipelines.marts.assets import published_marts
 from pipelines.national.assets import national_cross_region
 from pipelines.national.sensors import national_sensor
+from pipelines.progress import PROGRESS_LOGGER, progress_logger
 from pipelines.resources import resource_from_environment
 from pipelines.rules.assets import RULE_ASSETS
 from pipelines.schedules import quarterly_schedule
@@ -21,4 +22,6 @@ defs = dg.Definitions(
     schedules=[quarterly_schedule],
     sensors=[inbox_sensor, national_sensor],
     resources={"doudi": resource_from_environment()},
+    # Dagster's console logger, and the progress lines `doudi run` switches on for its runs.
+    loggers={"console": dg.colored_console_logger, PROGRESS_LOGGER: progress_logger},
 )

@@ -47,10 +47,18 @@ NAME_AGREEMENT_TEXT = {
     "different": "姓名不同",
     "missing": "记录无姓名",
 }
-METHOD_TEXT = {
+# How a record was linked (linked.matches.match_method), for tables of links (report, run summary).
+MATCH_METHOD_TEXT = {
+    "exact_id": "身份证号一致，姓名一致或近似",
+    "exact_id_and_name": "身份证号部分一致或校验位不符（可能被 Excel 截断），姓名一致",
+    "repaired_id": "15位旧身份证号升位后一致",
+    "derived_id": "残疾人证号或学籍号所含身份证号一致",
+    "confirmed_identity": "姓名不同，经乡镇核实为本人",
     "probabilistic": "概率比对",
     "roster_duplicate": "经花名册重复登记的成员比对",
 }
+# The methods a list's evidence names after the agreement words (the others say no more).
+METHOD_TEXT = {method: MATCH_METHOD_TEXT[method] for method in ("probabilistic", "roster_duplicate")}
 
 
 def matched_how(record: dict) -> str:

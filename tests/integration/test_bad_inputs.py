@@ -183,3 +183,13 @@ def test_large_files_are_read_to_the_end_in_batches(tiny_inbox, inbox, tmp_path,
     assert longest > 3 * 20  # several batches
     assert {s: read.get(s) for s in delivered} == delivered  # every row the generator wrote was read
     rows_accounted(tmp_path)
+
+
+@pytest.mark.parametrize("label", ["2025Q9", "2025-07", "2019Q4"])
+def test_a_quarter_that_cannot_be_run_is_refused_before_anything_is_touched(inbox, tmp_path, capsys, label):
+    """A mistyped quarter, or one before the deployment's first, is refused input (exit 2)
+    with a message saying how to write it; no warehouse is created."""
+    code = main(["run", "--inbox", str(inbox), "--quarter", label, "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == EXIT_REFUSED and label in err and ("2025Q3" in err or "第一个季度" in err)
+    assert not (tmp_path / "w.duckdb").exists() and not (tmp_path / "o").exists()

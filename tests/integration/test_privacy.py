@@ -103,9 +103,11 @@ def privacy_run(tmp_path_factory):
     home.mkdir()
     codes = {}
 
-    def run(quarter: str, inbox_dir: Path = inbox) -> int:
+    def run(quarter: str, inbox_dir: Path = inbox, label: str | None = None) -> int:
+        summary = root / f"summary-{label or quarter}.json"  # the operator's summary for scripts (--json)
         with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-            return main(["run", "--inbox", str(inbox_dir), "--quarter", quarter, "--warehouse", str(warehouse), "--out", str(out)])
+            return main(["run", "--inbox", str(inbox_dir), "--quarter", quarter, "--warehouse", str(warehouse), "--out", str(out),
+                         "--json", str(summary)])
 
     try:
         codes["2025Q1"] = run("2025Q1")
@@ -125,7 +127,7 @@ def privacy_run(tmp_path_factory):
         shutil.copytree(inbox / "2025Q2", broken / "2025Q2")
         for path in (broken / "2025Q2" / "members").iterdir():
             _drop_id_header(path)
-        codes["refused"] = run("2025Q2", broken)
+        codes["refused"] = run("2025Q2", broken, label="refused")
     finally:
         for lg, level in zip(loggers, levels):
             lg.removeHandler(handler)
@@ -165,6 +167,8 @@ def test_nothing_printed_or_logged_names_anyone(privacy_run):
     identities = privacy_run["identities"]
     assert privacy_run["logs"], "the run logged nothing: the log capture is broken"
     assert identities.find(privacy_run["printed"]) == []
+    summaries = sorted(privacy_run["root"].glob("summary-*.json"))
+    assert len(summaries) == 3 and all(identities.find(path.read_text(encoding="utf-8")) == [] for path in summaries)
     leaks = [(i, found) for i, line in enumerate(privacy_run["logs"]) if (found := identities.find(line))]
     assert leaks == []
 
@@ -253,3 +257,34 @@ def test_each_workbook_holds_only_its_township_and_is_logged(privacy_run):
                     "AND status IN ('new', 'persisting')", [quarter, *place]
                 ).fetchone()[0]
                 assert len(rows) == in_mart
+
+
+# ---- what the operator is shown (the same runs of `doudi run`) ---------------------------------
+
+def test_the_operator_sees_each_stage_and_a_summary_that_adds_up(privacy_run):
+    """One line per step as it ends, then the summary tables; --json holds the same counts
+    as the warehouse (rows read = loaded + quarantined per source, links by method,
+    warnings per rule), and a refused run names its failed check and publishes nothing."""
+    printed = privacy_run["printed"]
+    for words in ("数据接收 家庭成员", "检查 医保结算", "比对成功", "预警规则 救助需求", "发布", "核查清单", "数据接收", "比对方式", "已解除"):
+        assert words in printed, words
+    root, warehouse = privacy_run["root"], privacy_run["warehouse"]
+    summary = json.loads((root / "summary-2025Q2.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == EXIT_OK and summary["published"] and summary["quarter"] == "2025Q2"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = {r[0]: r[1:] for r in con.execute(
+            "SELECT source, sum(rows_read), sum(rows_loaded), sum(rows_quarantined) FROM audit.ingest_log WHERE run_id = ? GROUP BY 1",
+            [summary["run_id"]]).fetchall()}
+        links = dict(((s, m), n) for s, m, n in con.execute(
+            "SELECT source, match_method, count(*) FROM linked.matches WHERE quarter = '2025Q2' GROUP BY ALL").fetchall())
+        warnings = dict(con.execute(
+            "SELECT rule_code, count(*) FROM marts.warnings WHERE quarter = '2025Q2' AND status IN ('new', 'persisting') GROUP BY 1"
+        ).fetchall())
+    assert {s["source"]: (s["rows_read"], s["rows_loaded"], s["rows_quarantined"]) for s in summary["sources"]} == rows
+    assert all(s["rows_read"] == s["rows_loaded"] + s["rows_quarantined"] for s in summary["sources"])
+    assert {(link["source"], link["match_method"]): link["records"] for link in summary["links"]} == links
+    assert {w["rule_code"]: w["this_quarter"] for w in summary["warnings"] if w["this_quarter"]} == warnings
+    refused = json.loads((root / "summary-refused.json").read_text(encoding="utf-8"))
+    assert refused["exit_code"] == EXIT_REFUSED and not refused["published"] and refused["warnings"] == []
+    assert any(c["blocking"] and c["asset"].endswith("members") for c in refused["failed_checks"]) or any(
+        "members" in s["source"] and s["files_refused"] for s in refused["sources"])
