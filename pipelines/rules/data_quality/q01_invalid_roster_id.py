@@ -1,7 +1,8 @@
 """Q01 身份证号异常 — a roster member's ID number cannot be right as it stands.
 
-RULES.md Q01 (no policy clause: a data-quality finding; comparisons with other departments
-depend on the roster's ID numbers, 焦民〔2024〕8号 二（二）1 “确保数据准确”).
+The project's warning rules, Q01. The ID number and its check digit are defined by
+GB 11643《公民身份号码》; a data-quality finding (comparisons with other departments depend
+on the roster's ID numbers, 焦民〔2024〕8号 二（二）1 “确保数据准确”).
 
 A roster member whose ID number, once cleaned (spaces, full width, lower-case x, 15 → 18
 digits), fails the GB 11643 check digit, or is empty, or is not 15 or 18 characters long
@@ -65,7 +66,7 @@ RULE = Rule(
     title="身份证号异常",
     kind="data_quality",
     scope="member",
-    policy_ref="焦民〔2024〕8号 二（二）1（数据质量）",
+    policy_ref="GB 11643《公民身份号码》；焦民〔2024〕8号 二（二）1（数据质量）",
     action="核对户口簿、身份证原件，更正花名册中的身份证号、出生日期或性别",
     parameters=("verification_days",),
     sql=SQL,

@@ -1,7 +1,7 @@
 """Q02 身份信息冲突 — another person's name on a roster member's ID number.
 
-RULES.md Q02 (a data-quality finding; 运民发〔2023〕50号 三（五） “定期开展信息比对，做到底数清、
-情况明，精准认定救助对象”; 焦民〔2024〕8号 二（二）1 “及时准确上传”).
+The project's warning rules, Q02 (a data-quality finding; 运民发〔2023〕50号 三（五）
+“定期开展信息比对，做到底数清、情况明，精准认定救助对象”; 焦民〔2024〕8号 二（二）1 “及时准确上传”).
 
 An extract record in view this quarter (Q's delivery of disability, education and
 detention; every death delivered so far; settlements dated in the 12 months ending Q.end)
