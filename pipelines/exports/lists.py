@@ -1,18 +1,29 @@
 """One workbook per township for the caseworkers: OUT/<Q>/lists/<区县代码>/<乡镇>.xlsx.
 
 Sheets 疑似不符合条件 (ineligibility) and 救助需求预警 (needs), plus 数据质量问题 when
-the township has any; households in priority order; Chinese headers; frozen header row,
-filters, fitted widths; the empty 核查结果 column offers 属实 / 不属实 / 已处理. A workbook
-holds only its own township's rows. The folder is written aside and swapped in whole.
-Returned to the inbox's verifications/ folder, a workbook is read back by its 预警编号,
-季度, 核查结果 and 核查说明 columns, whatever else caseworkers did to it.
+the township has any; households in priority order, numbered 序号 1..n on each sheet (the
+province-wide rank stays in 全省优先序号); Chinese headers; the empty 核查结果 column offers
+属实 / 不属实 / 已处理. 是否逾期 says 已逾期 when the warning's 办理期限 is on or before the
+last day of the list's quarter (`overdue`: the report's 已到期, due_date <= Q.end).
+序号, 姓名 and 身份证号 come first and stay in view with the header row (frozen panes);
+filters; the wrapped 预警依据, 处理建议 and 政策依据 get row heights estimated from their
+text (`row_lines`), because LibreOffice and WPS do not re-fit the rows of a generated file.
+Printed: landscape A4, all columns one page wide, the header row on every page, township,
+quarter and page number in the footer. An empty sheet says 本季度无此类预警 in a text box
+over its first data row, not in a cell, so that a returned workbook reads as no rows.
+A workbook holds only its own township's rows. The folder is written aside and swapped in
+whole. Returned to the inbox's verifications/ folder, a workbook is read back by its 预警编号,
+季度, 核查结果 and 核查说明 columns (by header, in any order), whatever else caseworkers did
+to it; the column order is the project's own.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import math
 import multiprocessing
+import operator
 import os
 import re
 import shutil
@@ -24,6 +35,7 @@ import duckdb
 import polars as pl
 
 from pipelines.exports.evidence import render
+from pipelines.quarters import Quarter
 
 SHEETS = [
     ("ineligibility", "疑似不符合条件"),
@@ -33,32 +45,122 @@ SHEETS = [
 SEVERITY_WORDS = {"red": "红色", "orange": "橙色", "yellow": "黄色"}
 STATUS_WORDS = {"new": "新增", "persisting": "持续", "resolved_by_verification": "已核实不属实"}
 VERIFICATION_CHOICES = ["属实", "不属实", "已处理"]
+OVERDUE = "已逾期"
+EMPTY_SHEET_NOTE = "本季度无此类预警"
+LIST_TITLE = "低收入人口动态监测预警核查清单"
+# (field, header, width in Excel's units: the digit width of Calibri 11, 7 px). Who and which
+# household first (kept in view), then what to check and by when, the caseworker's answer,
+# and the keys that stay the same on every row of the workbook last. All of them fit one
+# landscape A4 page wide, printed at about 60 %.
 COLUMNS = [
-    ("priority", "优先序号", 8),
-    ("quarter", "季度", 8),
-    ("county_code", "区县代码", 9),
-    ("township", "乡镇（街道）", 12),
-    ("village", "村（社区）", 12),
-    ("household_id", "户编号", 16),
-    ("name", "姓名", 10),
-    ("id_number", "身份证号", 20),
-    ("rule", "预警类型", 22),
-    ("severity_word", "预警等级", 8),
-    ("status_word", "预警状态", 8),
-    ("first_seen_quarter", "首次发现", 9),
-    ("evidence_text", "预警依据", 60),
-    ("action", "处理建议", 44),
-    ("due_date", "办理期限", 11),
-    ("policy_ref", "政策依据", 28),
-    ("warning_id", "预警编号", 19),
-    ("verification_result", "核查结果", 10),
-    ("verification_note", "核查说明", 30),
+    ("seq", "序号", 5),
+    ("name", "姓名", 7),
+    ("id_number", "身份证号", 18.5),
+    ("household_id", "户编号", 14.5),
+    ("village", "村（社区）", 10.5),
+    ("rule", "预警类型", 12),
+    ("severity_word", "预警等级", 5.5),
+    ("overdue", "是否逾期", 6.5),
+    ("due_date", "办理期限", 10.5),
+    ("evidence_text", "预警依据", 36),
+    ("action", "处理建议", 22),
+    ("policy_ref", "政策依据", 14),
+    ("verification_result", "核查结果", 7),
+    ("verification_note", "核查说明", 14),
+    ("status_word", "预警状态", 5.5),
+    ("first_seen_quarter", "首次发现", 7),
+    ("priority", "全省优先序号", 7.5),
+    ("warning_id", "预警编号", 17.5),
+    ("quarter", "季度", 7),
+    ("county_code", "区县代码", 7),
+    ("township", "乡镇（街道）", 7),
 ]
+WRAPPED = {"village", "rule", "evidence_text", "action", "policy_ref", "verification_note", "township"}
+NUMBERS = {"seq", "priority"}
+FROZEN_COLUMNS = 3  # 序号, 姓名, 身份证号
 SEVERITY_COLOURS = {"red": "#F8CBAD", "orange": "#FCE4D6", "yellow": "#FFF2CC"}
+
+# Row heights. Excel stores a height per row, and LibreOffice and WPS show a generated file's
+# rows at that height (they do not re-fit wrapped text), so it is estimated here: the lines
+# each wrapped cell needs, times the line height. A CJK character at 11 pt is 14.7 px, 2.1 of
+# Excel's 7 px width units; an ASCII character at most one. A line holds as many whole CJK
+# characters as the column's width (less the cell's padding) allows. A line is 16 pt in
+# LibreOffice with Noto Sans CJK (15 in Excel), plus padding; Excel's limit is 409 pt.
+CJK_UNITS = 2.1
+CELL_PADDING_UNITS = 0.2
+WRAP_SLACK = 1.02
+# Printable ASCII stays, everything else (the bytes of CJK characters, spaces) becomes a
+# space: what is left between spaces are the words kept whole on a line (amounts, codes, IDs).
+ASCII_WORDS = bytes(b if 0x21 <= b <= 0x7E else 0x20 for b in range(256))
+LINE_PT = 16.0
+ROW_PADDING_PT = 4.0
+MIN_ROW_PT = 20.0
+MAX_ROW_PT = 409.0
 
 
 def safe_file_name(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "_", text or "未知乡镇").strip("_") or "未知乡镇"
+
+
+def text_width(text: str) -> float:
+    """Display width in Excel width units: 1 per ASCII character, CJK_UNITS per other one.
+    Counted from the UTF-8 length (1 byte for ASCII, 3 for CJK), not character by character."""
+    chars = len(text)
+    return chars + (CJK_UNITS - 1) / 2 * (len(text.encode()) - chars)
+
+
+def row_lines(text: str | None, width: float) -> int:
+    """Lines a wrapped cell of `width` units needs for `text`; explicit newlines count.
+
+    A word of ASCII characters (an amount, a record key, an ID number) that does not fit at
+    the end of a line moves whole to the next one, leaving the end of the line empty. A line
+    ends inside a given word of length L with a chance of about L / (the text's width) and
+    then loses up to L units, so each line is taken to hold sum(L²) / width units less (a
+    word longer than a line is broken anywhere and counts as one line's width)."""
+    if not text:
+        return 1
+    if "\n" in text:
+        return sum(row_lines(part, width) for part in text.split("\n"))
+    per_line = _one_line_chars(width) * CJK_UNITS
+    encoded = text.encode()
+    chars = len(text)
+    total = chars + (CJK_UNITS - 1) / 2 * (len(encoded) - chars)  # text_width, inlined
+    if total <= per_line:
+        return 1
+    lengths = list(map(len, encoded.translate(ASCII_WORDS).split()))
+    if lengths and max(lengths) > per_line:
+        lengths = [min(length, per_line) for length in lengths]
+    lost = sum(map(operator.mul, lengths, lengths)) / total
+    return math.ceil(total * WRAP_SLACK / max(per_line - lost, per_line / 2))
+
+
+def _one_line_chars(width: float) -> int:
+    """Characters that fit one line of a column of `width` even if all are CJK."""
+    return max(math.floor((width - CELL_PADDING_UNITS) / CJK_UNITS), 1)
+
+
+def row_height(lines: int) -> float:
+    """Points for a row whose tallest cell has `lines` lines."""
+    return min(max(lines * LINE_PT + ROW_PADDING_PT, MIN_ROW_PT), MAX_ROW_PT)
+
+
+def overdue(due_date: pl.Expr, quarter: str) -> pl.Expr:
+    """已逾期 where the warning is overdue, else null. Overdue means its due date is on or
+    before the last day of the list's quarter: the list is written after the quarter has
+    closed, so that day has passed. The report counts the same warnings as 已到期
+    (pipelines/exports/report.py: due_date <= Q.end); a warning without a due date is not."""
+    return pl.when(due_date <= Quarter.parse(quarter).end).then(pl.lit(OVERDUE)).otherwise(pl.lit(None, dtype=pl.Utf8))
+
+
+def sheet_rows(rows: pl.DataFrame, kind: str, quarter: str) -> pl.DataFrame:
+    """One sheet's rows, in the order given (the priority order of `list_rows`), numbered
+    序号 1..n (`seq`), with the 已逾期 mark (`overdue`)."""
+    part = rows.filter(pl.col("rule_kind") == kind)
+    due = pl.col("due_date") if "due_date" in part.columns else pl.lit(None, dtype=pl.Date)
+    return part.with_columns(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("seq"),
+        overdue(due, quarter).alias("overdue"),
+    )
 
 
 def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
@@ -87,51 +189,117 @@ def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
     )
 
 
+def _header_footer_text(text: str) -> str:
+    return text.replace("&", "&&")  # & starts a control code in Excel's headers and footers
+
+
+def _place(rows: pl.DataFrame) -> str:
+    """The township of a township's workbook, for the printed footer ('' for other lists)."""
+    if "township" not in rows.columns:
+        return ""
+    townships = rows["township"].drop_nulls().unique()
+    return str(townships[0]) if len(townships) == 1 else ""
+
+
+def _column_pixels(width: float) -> int:
+    return int(width * 7 + 0.5) + 5  # Excel's (and xlsxwriter's) width units to pixels
+
+
 def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, int]:
     import xlsxwriter
 
     # constant_memory: rows go to disk as they are written (inline strings, no shared
-    # string table); a province's township list can hold tens of thousands of rows.
+    # string table); a province's township list can hold tens of thousands of rows. Each
+    # row's height is therefore set just before its cells are written.
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    header = workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "vcenter"})
-    wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
-    date = workbook.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
-    fills = {k: workbook.add_format({"bg_color": v, "valign": "top"}) for k, v in SEVERITY_COLOURS.items()}
+    top = {"valign": "top"}  # no cell borders: the grid is printed instead (hide_gridlines(0))
+    header = workbook.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "valign": "vcenter", "align": "center"})
+    plain = workbook.add_format(top)
+    wrap = workbook.add_format({**top, "text_wrap": True})
+    date = workbook.add_format({**top, "num_format": "yyyy-mm-dd"})
+    late = workbook.add_format({**top, "bold": True, "font_color": "#C00000"})
+    fills = {k: workbook.add_format({**top, "bg_color": v}) for k, v in SEVERITY_COLOURS.items()}
+    fields = [c[0] for c in COLUMNS]
+    # (position, width, characters that fit one line whatever they are): most cells are short
+    wrapped = [(i, width, _one_line_chars(width)) for i, (field, _, width) in enumerate(COLUMNS) if field in WRAPPED]
+    header_lines = max(row_lines(label, width) for _, label, width in COLUMNS)
+    place = _place(rows)
+    footer_left = " ".join(p for p in (place, quarter) if p)
     counts = {}
     for kind, title in SHEETS:
-        part = rows.filter(pl.col("rule_kind") == kind)
-        if kind == "data_quality" and part.height == 0:
+        if kind == "data_quality" and rows.filter(pl.col("rule_kind") == kind).height == 0:
             continue
+        part = sheet_rows(rows, kind, quarter)
         sheet = workbook.add_worksheet(title)
-        for col, (_, label, width) in enumerate(COLUMNS):
+        _page_setup(sheet, title, quarter, footer_left)
+        for col, (field, _, width) in enumerate(COLUMNS):
+            sheet.set_column(col, col, width)
+        sheet.set_row(0, row_height(header_lines) + 2)
+        for col, (_, label, _) in enumerate(COLUMNS):
             sheet.write_string(0, col, label, header)
-            sheet.set_column(col, col, width, wrap if width >= 28 else None)
-        for r, record in enumerate(part.iter_rows(named=True), start=1):
-            for col, (field, _, _) in enumerate(COLUMNS):
-                value = record.get(field)
+        cells = part.select([pl.col(f) if f in part.columns else pl.lit(None).alias(f) for f in [*fields, "severity"]])
+        for r, values in enumerate(cells.iter_rows(), start=1):
+            lines = 1
+            for i, width, fits in wrapped:
+                if values[i] and len(values[i]) > fits:
+                    lines = max(lines, row_lines(values[i], width))
+            sheet.set_row(r, row_height(lines))
+            for col, field in enumerate(fields):
+                value = values[col]
                 if field == "severity_word":
-                    sheet.write_string(r, col, value or "", fills.get(record["severity"]))
-                elif isinstance(value, dt.date):
-                    sheet.write_datetime(r, col, dt.datetime(value.year, value.month, value.day), date)
+                    sheet.write_string(r, col, value or "", fills.get(values[-1], plain))
                 elif value is None:
                     continue  # an empty cell
-                elif isinstance(value, (int, float)) and field == "priority":
-                    sheet.write_number(r, col, value)
+                elif isinstance(value, dt.date):
+                    sheet.write_datetime(r, col, dt.datetime(value.year, value.month, value.day), date)
+                elif field in NUMBERS and isinstance(value, (int, float)):
+                    sheet.write_number(r, col, value, plain)
+                elif field == "overdue":
+                    sheet.write_string(r, col, value, late)
                 else:
-                    sheet.write_string(r, col, str(value), wrap if field in {"evidence_text", "action", "policy_ref"} else None)
+                    sheet.write_string(r, col, str(value), wrap if field in WRAPPED else plain)
+        if part.height == 0:
+            _empty_sheet_note(sheet)
         last = max(part.height, 1)
-        result_col = [c[0] for c in COLUMNS].index("verification_result")
+        result_col = fields.index("verification_result")
         sheet.data_validation(
             1, result_col, max(last, 1000), result_col,
             {"validate": "list", "source": VERIFICATION_CHOICES, "input_title": "核查结果", "input_message": "请选择：属实 / 不属实 / 已处理"},
         )
-        sheet.freeze_panes(1, 0)
+        sheet.freeze_panes(1, FROZEN_COLUMNS)
         sheet.autofilter(0, 0, last, len(COLUMNS) - 1)
-        sheet.set_row(0, 30)
         counts[title] = part.height
-    workbook.set_properties({"title": f"{quarter} 低收入人口动态监测预警核查清单", "comments": "由 doudi 生成"})
+    workbook.set_properties({"title": f"{quarter} {LIST_TITLE}", "comments": "由 doudi 生成"})
     workbook.close()
     return counts
+
+
+def _page_setup(sheet, title: str, quarter: str, footer_left: str) -> None:
+    """Landscape A4, every column on one page wide (as many pages long as it takes), the
+    header row repeated on each page, narrow margins, title above and township, quarter
+    and page x of y below."""
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.hide_gridlines(0)  # print the grid too (the cells have no borders)
+    sheet.set_margins(left=0.25, right=0.25, top=0.6, bottom=0.55)
+    sheet.set_header(f'&C&"-,Bold"{_header_footer_text(f"{quarter} {LIST_TITLE}：{title}")}', {"margin": 0.25})
+    sheet.set_footer(f"&L{_header_footer_text(footer_left)}&R第 &P 页，共 &N 页", {"margin": 0.25})
+
+
+def _empty_sheet_note(sheet) -> None:
+    """本季度无此类预警 over the first data row, in a text box rather than a cell: the
+    verifications reader takes every non-empty row of a returned sheet for a result, and a
+    row without 预警编号 would be quarantined (and could tip a delivery over the ingest
+    check's share of quarantined rows)."""
+    sheet.set_row(1, 30)
+    width = sum(_column_pixels(w) for _, _, w in COLUMNS[:5])
+    sheet.insert_textbox(1, 0, EMPTY_SHEET_NOTE, {
+        "width": width, "height": 38, "x_offset": 2, "y_offset": 1, "object_position": 1,
+        "font": {"size": 11, "bold": True, "color": "#595959"}, "align": {"vertical": "middle"},
+        "line": {"none": True}, "fill": {"none": True},
+    })
 
 
 def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) -> list[dict]:
