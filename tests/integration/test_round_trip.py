@@ -45,7 +45,7 @@ def test_workbooks_have_the_sheets_headers_and_drop_down(round_trip):
             assert book.sheetnames[:2] == [title for _, title in SHEETS[:2]]
             for sheet in book.worksheets:
                 assert [c.value for c in sheet[1]] == [label for _, label, _ in COLUMNS]
-                assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+                assert sheet.freeze_panes == "D2" and sheet.auto_filter.ref  # the header row and 序号, 姓名, 身份证号
                 validations = sheet.data_validations.dataValidation
                 assert any(all(choice in (v.formula1 or "") for choice in VERIFICATION_CHOICES) for v in validations)
             county, township = path.parent.name, path.stem
@@ -161,15 +161,51 @@ def test_the_documented_queries_run_on_a_published_warehouse(round_trip):
     assert sum(row[1] + row[2] for row in answered["per county"]) == open_now
 
 
+# Added to a copy of the report (which itself has no script): the chart labels that overlap
+# one another or stick out of their chart, as Chromium lays them out.
+_LABEL_CHECK = """<script>
+const problems = [];
+document.querySelectorAll("svg").forEach((svg, s) => {
+  const frame = svg.getBoundingClientRect();
+  const boxes = [...svg.querySelectorAll("text")].map(t => [t.getBoundingClientRect(), t.textContent]);
+  boxes.forEach(([a, text], i) => {
+    if (a.left < frame.left - 1 || a.right > frame.right + 1 || a.top < frame.top - 1 || a.bottom > frame.bottom + 1)
+      problems.push(`chart ${s}: ${text} outside the chart`);
+    boxes.slice(i + 1).forEach(([b, other]) => {
+      const w = Math.min(a.right, b.right) - Math.max(a.left, b.left), h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      if (w > 2 && h > 2) problems.push(`chart ${s}: ${text} overlaps ${other}`);
+    });
+  });
+});
+const out = document.createElement("pre");
+out.id = "label-" + "problems";
+out.textContent = JSON.stringify(problems);
+document.body.appendChild(out);
+</script>"""
+
+
+def _report_of_quarters(round_trip, dagster_instance) -> tuple[str, list[str], Path]:
+    """The latest quarter's report with at least two quarters published (run alone, this test
+    runs 2025Q2 first, as test_returned_results_change_the_warnings does anyway)."""
+    _, inbox, warehouse, out = round_trip
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        published = [r[0] for r in con.execute("SELECT DISTINCT quarter FROM audit.publications ORDER BY 1").fetchall()]
+    if len(published) < 2:
+        assert run_quarter(inbox, "2025Q2", warehouse, out, instance=dagster_instance).exit_code == EXIT_OK
+        published = sorted({*published, "2025Q2"})
+    return published[-1], published, out / published[-1] / "report.html"
+
+
 @pytest.mark.browser
-def test_report_renders_in_headless_chromium(round_trip, tmp_path):
+def test_report_renders_in_headless_chromium(round_trip, dagster_instance, tmp_path):
+    import json
     import subprocess
+    from decimal import Decimal
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if not chromium:
         pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
-    _, _, _, out = round_trip
-    report = out / "2025Q1" / "report.html"
+    quarter, published, report = _report_of_quarters(round_trip, dagster_instance)
     shot = tmp_path / "report.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
@@ -177,5 +213,27 @@ def test_report_renders_in_headless_chromium(round_trip, tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert shot.stat().st_size > 20_000  # a page with charts, not a blank one
-    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120)
-    assert "低收入人口动态监测预警季度报告" in dom.stdout and dom.stdout.count("<svg") >= 3
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "低收入人口动态监测预警季度报告" in dom and dom.count("<svg") >= 5
+    # counties by name (the synthetic province's two districts both called 城区), not by code
+    assert "晋城市城区" in dom and "阳泉市城区" in dom
+    # the money at stake: D01's estimated overpayment, summed here from the evidence itself
+    _, _, warehouse, _ = round_trip
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        evidence = con.execute(
+            "SELECT evidence::VARCHAR FROM marts.warnings WHERE quarter = ? AND rule_code = 'D01' AND status IN ('new', 'persisting')",
+            [quarter],
+        ).fetchall()
+    overpaid = sum((Decimal(str(json.loads(e)["estimated_overpayment_yuan"])) for (e,) in evidence), Decimal(0))
+    assert evidence and f"死亡后多发放保障金（估算）<b>{overpaid:,.0f}元</b>" in dom
+    # the trend: every quarter published so far, in its table and on its chart's axis
+    trend = dom[dom.index("二、历季度趋势"):dom.index("三、涉及金额")]
+    assert all(f">{q}</th>" in trend and f">{q}</text>" in trend for q in published)
+    # no chart label runs into another or out of its chart
+    checked = tmp_path / "labels.html"
+    checked.write_text(report.read_text(encoding="utf-8").replace("</body>", _LABEL_CHECK + "</body>"), encoding="utf-8")
+    laid_out = subprocess.run([chromium, *flags, "--window-size=1100,2400", "--dump-dom", checked.as_uri()],
+                              capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="label-problems">(.*?)</pre>', laid_out, flags=re.S)
+    assert found, laid_out[-2000:]
+    assert json.loads(found.group(1).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&")) == []
