@@ -256,7 +256,7 @@ def test_the_national_sensor_starts_the_quarter_every_region_published(regional,
                                                             instance_ref=dagster_instance.get_ref()))
 
     requests = tick().run_requests
-    assert [r.partition_key for r in requests] == [country.quarter] and requests[0].job_name in (None, "national_comparison")
+    assert [str(quarter_from_key(r.partition_key)) for r in requests] == [country.quarter] and requests[0].job_name in (None, "national_comparison")
     assert tick().run_requests[0].run_key == requests[0].run_key  # the same publications: the same run
     monkeypatch.setenv("DOUDI_WAREHOUSE", str(tmp_path / "{region}" / "doudi.duckdb"))  # regions not run there
     assert "还没有数据仓库" in tick().skip_message
