@@ -7,11 +7,11 @@ Each page is built from what the pipeline itself reads, so it cannot drift from 
                                       found as the engine finds them) and the dated, cited
                                       parameters (`pipelines/rules/parameters/*.yaml`, read
                                       through `pipelines.rules.params`)
-  docs/reference/inbox-sources.md     each inbox folder's headers, accepted aliases, types and
+  docs/inbox-sources.md               each inbox folder's headers, accepted aliases, types and
                                       required flags (`sources/aliases/*.yaml` through
                                       `sources.registry`), the department row rules, and the
                                       data checks on each source (`checks/suites/*.yaml`)
-  docs/reference/outputs-columns.md   the warehouse's tables and columns (`warehouse/schema.sql`,
+  docs/outputs-columns.md             the warehouse's tables and columns (`warehouse/schema.sql`,
                                       the staging and quarantine tables the source specs
                                       create, `warehouse/national/schema.sql`) and the
                                       township workbook's sheets and columns
@@ -44,8 +44,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CLI_PAGE = "docs/cli.md"
 RULES_PAGE = "docs/rules.md"
-INBOX_PAGE = "docs/reference/inbox-sources.md"
-OUTPUTS_PAGE = "docs/reference/outputs-columns.md"
+INBOX_PAGE = "docs/inbox-sources.md"
+OUTPUTS_PAGE = "docs/outputs-columns.md"
 
 
 # ---- markdown helpers ---------------------------------------------------------------------
@@ -92,8 +92,14 @@ def _relative(path: str | Path) -> str:
 
 
 def _link_from(page: str, target: str) -> str:
-    """A relative link from `page` to the repository path `target`."""
+    """A relative link from `page` to another page in the same folder (all docs pages are in docs/)."""
     return Path(os.path.relpath(REPO_ROOT / target, (REPO_ROOT / page).parent)).as_posix()
+
+
+def _code_file(path: str) -> str:
+    """A code or data file, named by its path in the repository (not linked: a page in
+    docs/ would need ../ to reach it, which some viewers resolve outside the clone)."""
+    return f"`{path}`"
 
 
 def _page(*parts: str) -> str:
@@ -392,10 +398,10 @@ def rules_page() -> str:
                 ["default action (处理建议)", rule.action],
                 ["parameters", ", ".join(param_link(p) for p in rule.parameters) or "none"],
                 ["reads", "; ".join(_rule_reads(rule))],
-                ["module", f"[`{module}`]({_link_from(RULES_PAGE, module)})"],
+                ["module", _code_file(module)],
             ]
             if (REPO_ROOT / cases).exists():
-                facts.append(["cases", f"[`{cases}`]({_link_from(RULES_PAGE, cases)})"])
+                facts.append(["cases", _code_file(cases)])
             parts.append(f"### {rule_heading(rule)}")
             parts.append(_table(["", ""], facts))
             parts.append("```text\n" + inspect.cleandoc(rule.doc) + "\n```" if rule.doc else "")
@@ -430,7 +436,7 @@ def rules_page() -> str:
             ["description", parameter.description],
             ["unit", parameter.unit or ""],
             ["used by", ", ".join(users) or "nothing"],
-            ["file", f"[`{files.get(name, '')}`]({_link_from(RULES_PAGE, files[name])})" if name in files else ""],
+            ["file", _code_file(files[name]) if name in files else ""],
         ]))
         parts.append(_table(
             ["in force from", "value", "reference", "quote"],
@@ -542,12 +548,11 @@ def inbox_page() -> str:
             ["delivery", DELIVERY_WORDS.get(spec.delivery, spec.delivery)],
             ["key", ", ".join(f"{_code(k)} ({spec.column(k).headers[0]})" for k in spec.key)],
             ["workbooks", "every sheet that has the required columns" if spec.all_sheets else "the first sheet"],
-            ["specification", f"[`{_relative(ALIAS_DIR / (spec.source + '.yaml'))}`]"
-                              f"({_link_from(INBOX_PAGE, _relative(ALIAS_DIR / (spec.source + '.yaml')))})"],
+            ["specification", _code_file(_relative(ALIAS_DIR / (spec.source + '.yaml')))],
         ]
         if module is not None and hasattr(module, "derive"):
             path = _relative(module.__file__)
-            facts.append(["derived values", f"[`{path}`]({_link_from(INBOX_PAGE, path)})"])
+            facts.append(["derived values", _code_file(path)])
         parts.append(_table(["", ""], facts))
         rows = []
         for col in spec.columns:
@@ -569,8 +574,7 @@ def inbox_page() -> str:
             parts.append(_table(["reason code", "reason"], [[_code(f"rule:{r.code}"), r.reason] for r in row_rules]))
         if (SUITE_DIR / f"{spec.source}.yaml").exists():
             suite = declared_suite(spec.source)
-            parts.append(f"Data checks ([`{_relative(SUITE_DIR / (spec.source + '.yaml'))}`]"
-                         f"({_link_from(INBOX_PAGE, _relative(SUITE_DIR / (spec.source + '.yaml')))}); "
+            parts.append(f"Data checks ({_code_file(_relative(SUITE_DIR / (spec.source + '.yaml')))}; "
                          "a blocking check that fails refuses the quarter, a warning is recorded):")
             parts.append(_table(
                 ["check", "settings", "blocking", "why"],
