@@ -25,17 +25,12 @@ from pathlib import Path
 import dagster as dg
 
 from checks.factory import CHECK_TITLES
-from sources.registry import all_sources
+from sources.registry import source_title
 
 RULE_KIND_WORDS = {"ineligibility": "疑似不符合条件", "need": "救助需求", "data_quality": "数据质量"}
 STAGE_WORDS = {"staging": "数据接收", "linked": "比对", "rules": "预警规则", "marts": "发布", "exports": "输出"}
 EXPORT_WORDS = {"township_lists": "核查清单", "report": "季度报告"}
 PROGRESS_LOGGER = "doudi_progress"
-
-
-def source_title(source: str) -> str:
-    """A source's Chinese title (its spec's), or the folder name for one doudi does not know."""
-    return {spec.source: spec.title for spec in all_sources()}.get(source, source)
 
 
 def _asset_words(path: list[str]) -> str:

@@ -209,3 +209,8 @@ def source(name: str) -> SourceSpec:
         if spec.source == name:
             return spec
     raise KeyError(f"unknown source {name!r}")
+
+
+def source_title(name: str) -> str:
+    """A source's Chinese title (its spec's), or the folder name for one doudi does not know."""
+    return {spec.source: spec.title for spec in all_sources()}.get(name, name)

@@ -30,7 +30,7 @@ from pipelines.exports.lists import SHEETS
 from pipelines.quarters import Quarter
 from sources.cleaning import BAD_BIRTH_DATE, BAD_CHECKSUM, EXCEL_ROUNDED, INVALID_FORMAT, MISSING
 from sources.divisions import county_name, province_name
-from sources.registry import SOURCE_ORDER, all_sources
+from sources.registry import SOURCE_ORDER, source_title
 
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 24px auto; max-width: 1040px; color: #222; }
@@ -161,7 +161,7 @@ def _check_items(description: str, metadata: dict) -> list[tuple[str, str]]:
     return items
 
 
-def _failed_checks(con: duckdb.DuckDBPyConnection, quarter: str, quarters: list[str], titles: dict[str, str]) -> list[str]:
+def _failed_checks(con: duckdb.DuckDBPyConnection, quarter: str, quarters: list[str]) -> list[str]:
     """One Chinese sentence per way a data check of the published run failed, naming the
     source, and how many quarters in a row it has failed."""
     failed = _query(
@@ -182,7 +182,7 @@ def _failed_checks(con: duckdb.DuckDBPyConnection, quarter: str, quarters: list[
     lines = []
     for asset, check, key, text in now:
         source = asset.split("/")[-1]
-        line = f"{titles.get(source, source)}：{text}"
+        line = f"{source_title(source)}：{text}"
         run = _streak(quarters, seen[(asset, check, key)], quarter)
         if run > 1:
             line += f"（已连续{run}个季度未通过）"
@@ -194,7 +194,6 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
     q = Quarter.parse(quarter)
     previous = str(q.previous)
     p = {"quarter": quarter, "previous": previous, "q_end": q.end}
-    source_titles = {s.source: s.title for s in all_sources()}
     source_rank = {s: i for i, s in enumerate(SOURCE_ORDER)}
 
     quarters = [
@@ -361,8 +360,8 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         ),
         key=lambda r: (source_rank.get(r[0], len(source_rank)), r[0]),
     )
-    ingest_rows = [[source_titles.get(r[0], r[0]), *[int(v or 0) for v in r[1:]]] for r in ingest]
-    checks = _failed_checks(con, quarter, quarters, source_titles)
+    ingest_rows = [[source_title(r[0]), *[int(v or 0) for v in r[1:]]] for r in ingest]
+    checks = _failed_checks(con, quarter, quarters)
     link_counts: dict[tuple[str, str], int] = defaultdict(int)
     for source, method, id_agreement, name_agreement, n in _query(
         con,
@@ -372,7 +371,7 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         how = matched_how({"match_method": method, "id_agreement": id_agreement, "name_agreement": name_agreement})
         link_counts[(source, how)] += n
     link_rows = [
-        [source_titles.get(s, s), how, n]
+        [source_title(s), how, n]
         for (s, how), n in sorted(link_counts.items(), key=lambda kv: (source_rank.get(kv[0][0], len(source_rank)), kv[0][0], -kv[1]))
     ]
 
