@@ -20,7 +20,7 @@ demo: setup
 	$(BIN)/doudi demo
 
 test: setup
-	$(BIN)/python -m pytest -m "not benchmark"
+	$(BIN)/python -m pytest -m "not benchmark and not slow"
 
 ui: setup
 	$(BIN)/doudi ui

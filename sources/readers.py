@@ -6,9 +6,14 @@ among the first rows of the file, whose cells are the source's known headers (so
 lines and blank rows above it are skipped). Extra columns are ignored; a missing required
 column refuses the source.
 
-CSV is parsed by DuckDB with an explicit dialect and `store_rejects`, so a malformed line
-(too few or too many fields, an unterminated quote) becomes a quarantined row that names
-its line instead of failing the file or disappearing. Excel cells keep their type until
+CSV is streamed to DuckDB as UTF-8 with LF line endings (`sources/csvstream.py`: mixed
+line endings, GBK and UTF-16 all arrive the same way, and no converted copy is written to
+disk) and parsed with an explicit dialect and `store_rejects`, so a malformed line (too
+few or too many fields, an unterminated quote, a line or field far too long) becomes a
+quarantined row that names its line instead of failing the file or disappearing. A second
+parser counts the file's records as they stream by; when its count and DuckDB's disagree
+the file is refused, never loaded short. The lines above the header are kept in audit as
+hashes. Excel cells keep their type until
 they are turned into text here: a number in an ID column becomes `1.40502198001011e+17`
 (what Excel keeps), never a plausible-looking 18-digit string.
 """
@@ -19,8 +24,6 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from sources.csvstream import PipeStream, RecordCounter, normalised_chunks
 from sources.registry import SourceSpec, normalise_header
 
 CSV_SUFFIXES = {".csv", ".txt"}
@@ -49,11 +53,23 @@ class InputRefused(Exception):
 
 @dataclass
 class Rejected:
-    """A line the CSV parser could not split into the header's columns."""
+    """A record the CSV parser could not split into the header's columns (or one too
+    large to be a record): quarantined with its line, reason and (shortened) text."""
 
     row: int
     reason: str
     text: str
+    code: str = "csv_malformed"
+
+
+@dataclass
+class SkippedLine:
+    """A line above the data (title, blank line, the header): kept in audit.skipped_lines
+    as the hash of its text, so the lines of a file add up without storing their text."""
+
+    line: int
+    text_sha256: str
+    reason: str
 
 
 # Rows cleaned and written per step while a CSV is loaded (bounds memory; see batches).
@@ -73,9 +89,21 @@ class FileReading:
     rows: pl.DataFrame | None = None  # canonical text columns + source_row (Excel)
     notes: list[str] = field(default_factory=list)  # what the reader noticed about the file
     rejected: list[Rejected] = field(default_factory=list)
+    preamble: list[SkippedLine] = field(default_factory=list)
+    records_counted: int | None = None  # records below the header, by the second counter (CSV)
     _duck_table: str | None = None  # CSV rows staged in DuckDB, read in batches
-    _row_shift: np.ndarray | None = None
-    _utf8_copy: Path | None = None
+    _first_rowid: int = 0
+    _row_lines: np.ndarray | None = None  # physical line of the k-th parsed row
+    _row_shift: np.ndarray | None = None  # fallback: rejected lines, to shift k + first line
+
+    def row_line(self, ordinals: np.ndarray) -> np.ndarray:
+        """The physical line (1-based) on which the parsed rows numbered `ordinals` start."""
+        if self._row_lines is not None:
+            return self._row_lines[ordinals]
+        positions = ordinals + self.header_row + 1
+        if self._row_shift is not None and len(self._row_shift):
+            positions = positions + np.searchsorted(self._row_shift, positions, side="right")
+        return positions
 
     def batches(self, con: duckdb.DuckDBPyConnection, size: int | None = None) -> Iterator[pl.DataFrame]:
         """The file's parsed rows in order, as text, with `source_row` (line or Excel row).
@@ -95,8 +123,10 @@ class FileReading:
         # Only mapped columns were kept; see read_csv_file.
         # Row ids run contiguously from the first row; not from 0 when the table was made
         # inside the ingest's transaction (DuckDB numbers uncommitted rows from 2^62).
-        total, first, last = con.execute(f"SELECT count(*), min(rowid), max(rowid) FROM {self._duck_table}").fetchone()
-        first_data_line = self.header_row + 1
+        # Rows rejected after parsing (oversized fields) left gaps; numbering starts from
+        # the first row id the parse gave.
+        total, last = con.execute(f"SELECT count(*), max(rowid) FROM {self._duck_table}").fetchone()
+        first = self._first_rowid
         seen = 0
         for start in range(first, last + 1, size) if total else ():
             frame = con.execute(
@@ -104,9 +134,7 @@ class FileReading:
                 [first, start, start + size],
             ).pl()
             seen += frame.height
-            positions = frame["__ord"].to_numpy() + first_data_line
-            if self._row_shift is not None and len(self._row_shift):
-                positions = positions + np.searchsorted(self._row_shift, positions, side="right")
+            positions = self.row_line(frame["__ord"].to_numpy())
             yield frame.drop("__ord").with_columns(pl.Series("source_row", positions, dtype=pl.Int32))
         if seen != total:
             raise RuntimeError(f"{self.display_name}: read {seen} of {total} parsed rows; refusing to continue")
@@ -114,8 +142,6 @@ class FileReading:
     def close(self, con: duckdb.DuckDBPyConnection | None = None) -> None:
         if con is not None and self._duck_table:
             con.execute(f"DROP TABLE IF EXISTS {self._duck_table}")
-        if self._utf8_copy is not None:
-            self._utf8_copy.unlink(missing_ok=True)
 
 
 # ---- encoding ---------------------------------------------------------------------------
@@ -183,20 +209,6 @@ def detect_encoding(path: Path) -> Encoding:
     raise ValueError(f"neither UTF-8 (invalid byte at offset {bad_utf8}) nor GB18030/GBK (invalid byte at offset {bad_gb})")
 
 
-def _utf8_copy(path: Path, encoding: Encoding, tmpdir: Path) -> Path:
-    """A UTF-8 copy (what DuckDB reads) of a file in another encoding or with a broken
-    last character, converted in chunks."""
-    fd, name = tempfile.mkstemp(suffix=".csv", dir=tmpdir)
-    codec = "utf-8" if encoding.name in ("utf-8", "utf-8-sig") else encoding.name
-    decoder = codecs.getincrementaldecoder(codec)("strict")
-    remaining = path.stat().st_size - encoding.truncated_tail
-    with path.open("rb") as src, os.fdopen(fd, "wb") as dst:
-        while remaining > 0 and (chunk := src.read(min(CHUNK, remaining))):
-            remaining -= len(chunk)
-            dst.write(decoder.decode(chunk, final=remaining <= 0).encode("utf-8"))
-    return Path(name)
-
-
 # ---- header -----------------------------------------------------------------------------
 
 
@@ -245,6 +257,15 @@ def map_columns(header: list[str], spec: SourceSpec, display: str) -> tuple[dict
 
 # ---- CSV ----------------------------------------------------------------------------------
 
+# A line longer than this cannot be a title or a header; it is not parsed as one (Python's
+# csv module would stop at its field limit). DuckDB rejects a data line longer than its
+# max_line_size (2 MB by default) as a row of its own, with a reason.
+HEADER_LINE_BYTES = 64 * 1024
+HEAD_BYTES = 32 * 1024 * 1024  # at most this much of the file is read to find the header
+# No field of any source is this long (names, IDs, diagnoses, addresses); a longer one is
+# a file that is not what it says, or a cell pasted full of something else.
+MAX_FIELD_BYTES = 32 * 1024
+
 
 def _sniff_delimiter(line: str) -> str:
     counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
@@ -252,9 +273,63 @@ def _sniff_delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
+def _head_lines(path: Path, encoding: Encoding) -> list[bytes]:
+    """The first HEADER_SCAN_ROWS physical lines of the normalised stream (LF only)."""
+    parts: list[bytes] = []
+    size = newlines = 0
+    for chunk in normalised_chunks(path, encoding.name, encoding.truncated_tail):
+        parts.append(chunk)
+        size += len(chunk)
+        newlines += chunk.count(b"\n")
+        if newlines >= HEADER_SCAN_ROWS or size >= HEAD_BYTES:
+            break
+    lines = b"".join(parts).split(b"\n")
+    if newlines < HEADER_SCAN_ROWS and lines and lines[-1] == b"":
+        lines.pop()  # the file's last line feed
+    return lines[:HEADER_SCAN_ROWS]
+
+
+def _parse_head_line(line: bytes) -> tuple[list[str], str]:
+    if len(line) > HEADER_LINE_BYTES:
+        return [], ","
+    text = line.decode("utf-8", errors="replace")
+    delimiter = _sniff_delimiter(text)
+    return next(csv.reader([text], delimiter=delimiter), []), delimiter
+
+
+def _preamble(lines: list[bytes], header_index: int) -> list[SkippedLine]:
+    """The lines above the data, each with the hash of its text and why it was skipped."""
+    skipped = []
+    for index, line in enumerate(lines[: header_index + 1]):
+        reason = "表头" if index == header_index else ("空行" if not line.strip() else "表头之前的标题行")
+        skipped.append(SkippedLine(index + 1, hashlib.sha256(line).hexdigest(), reason))
+    return skipped
+
+
+REJECT_REASONS = {
+    "MISSING COLUMNS": ("csv_malformed", "CSV 格式错误：列数少于表头"),
+    "TOO MANY COLUMNS": ("csv_malformed", "CSV 格式错误：列数多于表头"),
+    "UNQUOTED VALUE": ("csv_malformed", "CSV 格式错误：引号未闭合"),
+    "INVALID UNICODE": ("csv_malformed", "CSV 格式错误：含非法字符"),
+    "LINE SIZE OVER MAXIMUM": ("line_too_long", "CSV 格式错误：该行超过 2 MB，不是一条正常记录"),
+}
+REJECT_TEXT_CHARS = 4000  # a rejected line is kept in quarantine up to this length
+
+
+def _kept_text(text: str) -> str:
+    if len(text) <= REJECT_TEXT_CHARS:
+        return text
+    return text[:REJECT_TEXT_CHARS] + f"…（已截断，原长 {len(text.encode())} 字节）"
+
+
 def read_csv_file(
     path: Path, display: str, spec: SourceSpec, con: duckdb.DuckDBPyConnection, table: str, tmpdir: Path
 ) -> FileReading:
+    """Parse a delivered CSV into the temp table `table` (its mapped columns, as text).
+
+    The file is streamed to DuckDB normalised (`sources/csvstream.py`) while a second
+    parser counts its records; every record below the header is then a parsed row or a
+    rejected line, and a file where the two counts differ is refused."""
     try:
         encoding = detect_encoding(path)
     except ValueError as exc:
@@ -262,26 +337,15 @@ def read_csv_file(
     reading = FileReading(path=path, display_name=display, file_format="csv", encoding=encoding.name, checksum=encoding.checksum)
     if encoding.truncated_tail:
         reading.notes.append(f"文件末尾的{encoding.truncated_tail}个字节不是完整的字符（文件可能被截断），已舍去")
-    csv_path = path
-    if encoding.name in ("gb18030", "utf-16") or encoding.truncated_tail:
-        csv_path = reading._utf8_copy = _utf8_copy(path, encoding, tmpdir)
-    with csv_path.open("r", encoding="utf-8-sig", newline="") as handle:
-        head_lines = []
-        for _ in range(HEADER_SCAN_ROWS):
-            line = handle.readline()
-            if not line:
-                break
-            head_lines.append(line)
+    head_lines = _head_lines(path, encoding)
     if not any(line.strip() for line in head_lines):
         raise InputRefused(spec.source, f"文件 {display} 是空文件（没有表头）", display)
-    # Header position, counted in physical lines (what DuckDB's `skip` counts).
-    parsed = [next(csv.reader([line], delimiter=_sniff_delimiter(line)), []) for line in head_lines]
-    header_index = find_header(parsed, spec)
-    header_line = head_lines[header_index]
-    delimiter = _sniff_delimiter(header_line)
-    header = parsed[header_index]
+    parsed = [_parse_head_line(line) for line in head_lines]
+    header_index = find_header([cells for cells, _ in parsed], spec)
+    header, delimiter = parsed[header_index]
     positions, written, ignored = map_columns(header, spec, display)
     reading.header_row, reading.columns, reading.ignored_headers = header_index + 1, written, ignored
+    reading.preamble = _preamble(head_lines, header_index)
     if ignored:
         reading.notes.append("忽略未识别的列：" + "、".join(ignored))
     # Every column of the file is declared (so a short or long line is a reject), but only
@@ -290,44 +354,81 @@ def read_csv_file(
     keep = ", ".join(f'"x{positions[name]}" AS "c{j}"' for j, name in enumerate(written))
     columns_sql = "{" + ", ".join(f"'{k}': '{v}'" for k, v in declared.items()) + "}"
     delim_sql = delimiter.replace("'", "''")
-    con.execute("SET VARIABLE doudi_csv_path = ?", [str(csv_path)])
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT {keep} FROM read_csv(getvariable('doudi_csv_path'),
-                header = false, skip = {header_index + 1}, auto_detect = false,
-                delim = '{delim_sql}', quote = '"', escape = '"', columns = {columns_sql},
-                null_padding = false, strict_mode = true, store_rejects = true,
-                rejects_table = '{table}_rejects', rejects_scan = '{table}_scans',
-                encoding = 'utf-8', parallel = true)
-            """
-        )
-    except duckdb.Error as exc:
-        raise InputRefused(
-            spec.source, f"文件 {display} 无法按 CSV 解析：{str(exc).splitlines()[0][:200]}", display
-        ) from None
+    counter = RecordCounter(delimiter, skip_lines=header_index + 1)
+    stream = PipeStream(tmpdir, table, normalised_chunks(path, encoding.name, encoding.truncated_tail), counter)
+    with stream:
+        con.execute("SET VARIABLE doudi_csv_path = ?", [str(stream.path)])
+        try:
+            con.execute(
+                f"""
+                CREATE OR REPLACE TEMP TABLE {table} AS
+                SELECT {keep} FROM read_csv(getvariable('doudi_csv_path'),
+                    header = false, skip = {header_index + 1}, auto_detect = false,
+                    delim = '{delim_sql}', quote = '"', escape = '"', columns = {columns_sql},
+                    new_line = '\\n', null_padding = false, strict_mode = true, store_rejects = true,
+                    rejects_table = '{table}_rejects', rejects_scan = '{table}_scans',
+                    encoding = 'utf-8', parallel = true)
+                """
+            )
+            failure = None
+        except duckdb.Error as exc:
+            failure = str(exc).splitlines()[0][:200]
+    if stream.error is not None and not isinstance(stream.error, BrokenPipeError):
+        raise stream.error
+    if failure is not None:
+        raise InputRefused(spec.source, f"文件 {display} 无法按 CSV 解析：{failure}", display)
     rejects = con.execute(
         f"SELECT line, error_type, csv_line FROM {table}_rejects ORDER BY line"
     ).fetchall()
     con.execute(f"DROP TABLE IF EXISTS {table}_rejects; DROP TABLE IF EXISTS {table}_scans")
-    reasons = {
-        "MISSING COLUMNS": "列数少于表头",
-        "TOO MANY COLUMNS": "列数多于表头",
-        "UNQUOTED VALUE": "引号未闭合",
-        "INVALID UNICODE": "含非法字符",
-    }
     seen: set[int] = set()
     for line, error_type, text in rejects:
         if line in seen:
             continue
         seen.add(line)
-        reading.rejected.append(Rejected(int(line), reasons.get(error_type, error_type), text or ""))
+        code, reason = REJECT_REASONS.get(error_type, ("csv_malformed", f"CSV 格式错误：{error_type}"))
+        reading.rejected.append(Rejected(int(line), reason, _kept_text(text or ""), code))
+    parsed_rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    reading.records_counted = counter.records
+    if parsed_rows + len(seen) != counter.records:
+        raise InputRefused(
+            spec.source,
+            f"文件 {display} 的行数核对不一致：逐行独立计数，表头以下有 {counter.records} 条记录，"
+            f"CSV 解析读出 {parsed_rows} 行、格式错误 {len(seen)} 行；为免漏读，本次交付整批拒收"
+            f"（请检查该文件的引号和换行是否完整{f'，首个格式错误在第 {min(seen)} 行' if seen else ''}）",
+            display,
+        )
     reading._duck_table = table
-    lines = np.array(sorted(seen), dtype=np.int64)
-    # line of the k-th good row: see FileReading.batches (k + offset, skipping rejected lines)
-    reading._row_shift = lines - np.arange(len(lines)) if len(lines) else None
+    reading._first_rowid = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
+    record_lines = counter.record_lines
+    rejected_lines = np.array(sorted(seen), dtype=np.int64)
+    good_lines = record_lines[~np.isin(record_lines, rejected_lines)]
+    if len(good_lines) == parsed_rows:
+        reading._row_lines = good_lines  # the physical line each parsed row starts on
+    else:  # DuckDB numbered a rejected line elsewhere than its record's first line
+        reading._row_shift = rejected_lines - np.arange(len(rejected_lines)) if len(rejected_lines) else None
+    _reject_oversized_fields(con, reading, list(written))
     return reading
+
+
+def _reject_oversized_fields(con: duckdb.DuckDBPyConnection, reading: FileReading, names: list[str]) -> None:
+    """Rows with a field longer than MAX_FIELD_BYTES leave the parsed table as rejected
+    lines with their reason (their row numbers are kept: `batches` numbers by row id)."""
+    table = reading._duck_table
+    longest = "greatest(" + ", ".join(f'coalesce(strlen("c{j}"), 0)' for j in range(len(names))) + ")" if len(names) > 1 else 'coalesce(strlen("c0"), 0)'
+    first = reading._first_rowid
+    oversized = con.execute(
+        f"SELECT rowid, {longest} FROM {table} WHERE {longest} > {MAX_FIELD_BYTES} ORDER BY rowid"
+    ).fetchall()
+    if not oversized:
+        return
+    for rowid, size in oversized:
+        line = int(reading.row_line(np.array([rowid - first]))[0])
+        reading.rejected.append(
+            Rejected(line, f"字段过长：有一个字段长 {size} 字节（超过 {MAX_FIELD_BYTES} 字节），不是一条正常记录", f"（字段长 {size} 字节，未保存原文）", "field_too_long")
+        )
+    con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?))", [[r for r, _ in oversized]])
+    reading.rejected.sort(key=lambda r: r.row)
 
 
 # ---- Excel --------------------------------------------------------------------------------
@@ -380,6 +481,7 @@ def _sheet_reading(cells: list[list], display: str, spec: SourceSpec, checksum: 
         columns=written,
         ignored_headers=ignored,
         rows=frame,
+        preamble=_preamble(["\t".join(row).encode("utf-8") for row in texts], header_index),
     )
 
 

@@ -22,6 +22,7 @@ ALIAS_DIR = Path(__file__).with_name("aliases")
 
 COLUMN_TYPES = {"key", "text", "county_code", "name", "id_number", "date", "money", "integer", "enum", "boolean"}
 DELIVERIES = {"roster", "accumulating", "full_stock"}
+DROP_CHECKS = {"county", "total", "none"}  # see SourceSpec.drop_check
 # The order in which sources are listed everywhere (inbox, audit, reports).
 SOURCE_ORDER = ["households", "members", "medical", "disability", "education", "death", "detention", "standards", "verifications"]
 
@@ -49,6 +50,11 @@ class ColumnSpec:
     allow_negative: bool = False
     on_invalid: str = "null"  # "null" (keep the row, value null, flagged) or "quarantine"
     minimum: int | None = None
+    # A date that cannot lie in the future of the delivery (a death, a settlement, a birth):
+    # one after the latest possible extract date sends the row to quarantine
+    # (`date_after_extract`, pipelines.ingest.load.latest_extract_date). Not for dates that
+    # are legitimately ahead (有效期至, an expected release, a standard's 生效日期).
+    not_after_extract: bool = False
 
     @property
     def has_flag(self) -> bool:
@@ -82,6 +88,19 @@ class ColumnSpec:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """A column whose value must be the key of a row another source loaded for the same
+    quarter (a member's 户编号 in the households file). A row whose value is not is
+    quarantined with `reason_code` and `reason` (pipelines.ingest.load.quarantine_impossible_rows),
+    and the other source is loaded first (a Dagster dependency, pipelines.ingest.assets)."""
+
+    column: str
+    source: str
+    reason_code: str
+    reason: str  # in Chinese, for the quarantine table
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     source: str
     title: str
@@ -95,6 +114,11 @@ class SourceSpec:
     # info_source: 死亡信息：公安户籍注销 GA2025…，2025-03-02).
     record_date: str | None = None
     record_detail: str | None = None
+    references: tuple[Reference, ...] = ()  # columns that name another source's rows
+    # How this quarter's delivery is compared with the last quarter's before it is used
+    # (checks/ingest.py): per county (rosters), in total (department extracts), or not
+    # at all (sources whose size says nothing, e.g. returned lists).
+    drop_check: str = "total"
 
     # ---- headers -------------------------------------------------------------------
     @functools.cached_property
@@ -160,6 +184,10 @@ def _load(path: Path) -> SourceSpec:
             on_invalid = raw.get("on_invalid", "quarantine" if raw.get("not_null") else "null")
             if on_invalid not in {"null", "quarantine"}:
                 raise SpecError(f"{where}: column {raw['name']}: on_invalid must be null or quarantine")
+            if raw.get("not_after_extract") and raw["type"] != "date":
+                raise SpecError(f"{where}: column {raw['name']}: not_after_extract is for date columns")
+            if raw.get("allow_negative") and raw["type"] != "money":
+                raise SpecError(f"{where}: column {raw['name']}: allow_negative is for money columns")
             columns.append(
                 ColumnSpec(
                     name=raw["name"],
@@ -171,6 +199,7 @@ def _load(path: Path) -> SourceSpec:
                     allow_negative=bool(raw.get("allow_negative", False)),
                     on_invalid=on_invalid,
                     minimum=raw.get("min"),
+                    not_after_extract=bool(raw.get("not_after_extract", False)),
                 )
             )
         key = data["key"]
@@ -182,7 +211,18 @@ def _load(path: Path) -> SourceSpec:
         for field_name in ("record_date", "record_detail"):
             if data.get(field_name) and data[field_name] not in names:
                 raise SpecError(f"{where}: {field_name} {data[field_name]!r} is not a declared column")
+        references = []
+        for column, ref in (data.get("references") or {}).items():
+            if column not in names:
+                raise SpecError(f"{where}: references: {column!r} is not a declared column")
+            if not isinstance(ref, dict) or not {"source", "reason_code", "reason"} <= ref.keys():
+                raise SpecError(f"{where}: references: {column} needs source, reason_code and reason")
+            references.append(Reference(str(column), str(ref["source"]), str(ref["reason_code"]), str(ref["reason"])))
+        drop_check = data.get("drop_check", "county" if delivery == "roster" else "total")
+        if drop_check not in DROP_CHECKS:
+            raise SpecError(f"{where}: drop_check must be one of {sorted(DROP_CHECKS)}")
         return SourceSpec(
+            drop_check=drop_check,
             source=data["source"],
             title=data["title"],
             delivery=delivery,
@@ -192,6 +232,7 @@ def _load(path: Path) -> SourceSpec:
             all_sheets=bool(data.get("all_sheets", False)),
             record_date=data.get("record_date"),
             record_detail=data.get("record_detail"),
+            references=tuple(references),
         )
     except KeyError as exc:
         raise SpecError(f"{where}: missing field {exc}") from None
@@ -201,7 +242,16 @@ def _load(path: Path) -> SourceSpec:
 def all_sources() -> tuple[SourceSpec, ...]:
     specs = {p.stem: _load(p) for p in ALIAS_DIR.glob("*.yaml")}
     ordered = [specs.pop(name) for name in SOURCE_ORDER if name in specs]
-    return tuple(ordered + [specs[k] for k in sorted(specs)])
+    ordered = tuple(ordered + [specs[k] for k in sorted(specs)])
+    # A referenced source is listed (and so loaded, by whoever loads in this order) first.
+    position = {spec.source: i for i, spec in enumerate(ordered)}
+    for spec in ordered:
+        for ref in spec.references:
+            if ref.source not in position or len(ordered[position[ref.source]].key) != 1:
+                raise SpecError(f"{spec.source}.yaml: references: {ref.column} -> {ref.source!r} is not a source with a one-column key")
+            if position[ref.source] > position[spec.source]:
+                raise SpecError(f"{spec.source}.yaml: references {ref.source!r}, which is listed after it (SOURCE_ORDER)")
+    return ordered
 
 
 def source(name: str) -> SourceSpec:

@@ -10,7 +10,8 @@ CREATE SCHEMA IF NOT EXISTS rules;       -- each rule family's findings for a qu
 CREATE SCHEMA IF NOT EXISTS marts;       -- what caseworkers and analysts read (published per quarter, atomically)
 
 -- One row per input file per run. rows_read = rows_loaded + rows_quarantined, always.
--- outcome: loaded | loaded_with_quarantine | empty | refused | ignored
+-- outcome: loaded | loaded_with_quarantine | empty | refused | ignored | interrupted (the run
+-- died before it published: marked by the next run, pipelines/recovery.py)
 CREATE TABLE IF NOT EXISTS audit.ingest_log (
     run_id            VARCHAR,
     quarter           VARCHAR,
@@ -25,7 +26,36 @@ CREATE TABLE IF NOT EXISTS audit.ingest_log (
     checksum          VARCHAR,
     outcome           VARCHAR,
     message           VARCHAR,
-    logged_at         TIMESTAMP
+    logged_at         TIMESTAMP,
+    quarantine_reasons JSON,      -- the file's quarantined rows per reason code, e.g. {"date_after_extract": 1, "negative_amount": 2}
+    records_counted   BIGINT,     -- CSV: records below the header by a second, independent count (= rows_read)
+    preamble_lines    INTEGER     -- lines above the data (titles, blank lines, the header): audit.skipped_lines
+);
+
+-- Drops against last quarter's delivery that the operator accepted (`--accept-drop`).
+CREATE TABLE IF NOT EXISTS audit.accepted_drops (
+    run_id       VARCHAR,
+    quarter      VARCHAR,
+    source       VARCHAR,
+    scope        VARCHAR,     -- a county code, a file's stem, or * (the whole source)
+    description  VARCHAR,
+    rows_now     BIGINT,
+    rows_before  BIGINT,
+    accepted_at  TIMESTAMP
+);
+
+-- The lines of a delivered file that are not records (title rows, blank rows above the
+-- header, the header itself), by their text's hash, so a file's lines add up without
+-- keeping their text.
+CREATE TABLE IF NOT EXISTS audit.skipped_lines (
+    run_id       VARCHAR,
+    quarter      VARCHAR,
+    source       VARCHAR,
+    file         VARCHAR,
+    line         INTEGER,
+    text_sha256  VARCHAR,
+    reason       VARCHAR,
+    logged_at    TIMESTAMP
 );
 
 -- One row per quarter publication (the marts swap), for lineage and the report.
@@ -35,6 +65,19 @@ CREATE TABLE IF NOT EXISTS audit.publications (
     published_at  TIMESTAMP,
     warnings      BIGINT,
     households    BIGINT
+);
+
+-- One row per `doudi run` of this warehouse, written when the run takes the warehouse lock
+-- and when it ends (pipelines/recovery.py). outcome: running | published | not_published
+-- (refused input, a failed check, an error: see ingest_log and check_results) | interrupted
+-- (the process died; found and marked by the next run, finished_at stays empty).
+CREATE TABLE IF NOT EXISTS audit.runs (
+    run_id       VARCHAR,
+    quarter      VARCHAR,
+    region       VARCHAR,
+    started_at   TIMESTAMP,
+    finished_at  TIMESTAMP,
+    outcome      VARCHAR
 );
 
 -- Every extract record linked to a roster member in a quarter (CONTRACT.md §3), with how
@@ -203,7 +246,8 @@ CREATE TABLE IF NOT EXISTS audit.check_results (
     checked_at   TIMESTAMP
 );
 
--- Every file written for caseworkers or analysts: which township, when, how many rows.
+-- The files of a quarter's latest export for caseworkers or analysts, one row per file:
+-- which township, when, how many rows (a rerun of the export replaces the quarter's rows).
 CREATE TABLE IF NOT EXISTS audit.exports (
     run_id        VARCHAR,
     quarter       VARCHAR,
@@ -271,6 +315,9 @@ ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verification_result V
 ALTER TABLE marts.warnings_masked ADD COLUMN IF NOT EXISTS verified_quarter VARCHAR;
 ALTER TABLE linked.matches ADD COLUMN IF NOT EXISTS id_agreement VARCHAR;
 ALTER TABLE linked.matches ADD COLUMN IF NOT EXISTS name_agreement VARCHAR;
+ALTER TABLE audit.ingest_log ADD COLUMN IF NOT EXISTS quarantine_reasons JSON;
+ALTER TABLE audit.ingest_log ADD COLUMN IF NOT EXISTS records_counted BIGINT;
+ALTER TABLE audit.ingest_log ADD COLUMN IF NOT EXISTS preamble_lines INTEGER;
 
 -- Views for analysts (docs/analysts.md). They read the masked warnings, so they carry no
 -- ID number and no full name, and they are recreated on every writing connection.

@@ -22,6 +22,10 @@ def staged_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         partitions_def=quarter_region,
         group_name="ingest",
         kinds={"duckdb"},
+        # A source whose rows name another source's (members name their household) is
+        # checked against that source's staged rows of the quarter, so it loads after it;
+        # when that source fails (a refused households file), this one is not run at all.
+        deps=[staged_key(ref.source) for ref in spec.references],
         description=f"{spec.title}（<地区收件箱>/<季度>/{spec.source}/）清洗入库；{'必需' if spec.required_folder else '可选'}数据源，"
         f"{ {'roster': '花名册（每季度替换）', 'accumulating': '逐季累积', 'full_stock': '全量（每季度替换）'}[spec.delivery] }",
     )

@@ -12,7 +12,6 @@ import concurrent.futures
 import datetime as dt
 import importlib
 import json
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from sources import cleaning
 from sources.readers import FileReading, InputRefused, is_data_file, read_file
 from sources.registry import ColumnSpec, SourceSpec
 from sources.rowrules import RowRule
+from warehouse.workdir import temp_dir
 
 INVALID_FLAGS = [
     cleaning.UNPARSEABLE,
@@ -55,6 +55,8 @@ class FileOutcome:
     rows_quarantined: int = 0
     outcome: str = "loaded"
     message: str = ""
+    records_counted: int | None = None  # the second reader's count of records below the header (CSV)
+    preamble: list = field(default_factory=list)  # SkippedLine: title rows, blank rows, the header
 
 
 @dataclass
@@ -114,6 +116,10 @@ def clean_batch(spec: SourceSpec, raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.D
         flag = pl.col(f"{col.name}_flag")
         if col.not_null:
             reasons.append((pl.col(col.name).is_null() & (flag == cleaning.MISSING), f"missing:{col.name}", f"{_header(col)}为空"))
+        if col.type == "money" and not col.allow_negative:
+            # An amount that cannot be negative (a benefit, an income, a fee) and is: a
+            # reversal or a keying error, never a value to load as empty without a word.
+            reasons.append((flag == cleaning.NEGATIVE, NEGATIVE_AMOUNT, f"{_header(col)}为负数（此项金额不能为负，可能是退费、冲销或录入错误），未入库"))
         if col.not_null or col.on_invalid == "quarantine":
             reasons.append((flag.is_in(INVALID_FLAGS), f"invalid:{col.name}", f"{_header(col)}无法识别"))
     rules: list[RowRule] = list(getattr(module, "ROW_RULES", []) if module else [])
@@ -232,14 +238,48 @@ def _record_refusal(con, outcome: SourceOutcome, run_id: str, message: str, file
     write_audit(con, outcome, run_id)
 
 
+AUDIT_COLUMNS = (
+    "run_id", "quarter", "source", "file", "file_format", "encoding", "header_row", "rows_read", "rows_loaded",
+    "rows_quarantined", "checksum", "outcome", "message", "logged_at", "quarantine_reasons",
+    "records_counted", "preamble_lines",
+)
+
+
 def write_audit(con: duckdb.DuckDBPyConnection, outcome: SourceOutcome, run_id: str) -> None:
+    """One `audit.ingest_log` row per file, inserted by column name. `quarantine_reasons`
+    counts the file's rows in `quarantine.<source>` of this run by reason code (JSON); it is
+    empty for a file not read (ignored, refused: a refusal keeps none of the run's rows)."""
     now = dt.datetime.now()
+    reasons = _quarantine_reason_counts(con, outcome.source, outcome.quarter, run_id)
+    columns = ", ".join(AUDIT_COLUMNS)
+    placeholders = ", ".join("?" for _ in AUDIT_COLUMNS)
     for f in outcome.files:
+        counts = None if f.outcome in {"ignored", "refused"} else reasons.get(f.file, {})
         con.execute(
-            "INSERT INTO audit.ingest_log VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO audit.ingest_log ({columns}) VALUES ({placeholders})",
             [run_id, outcome.quarter, outcome.source, f.file, f.file_format, f.encoding, f.header_row,
-             f.rows_read, f.rows_loaded, f.rows_quarantined, f.checksum, f.outcome, f.message, now],
+             f.rows_read, f.rows_loaded, f.rows_quarantined, f.checksum, f.outcome, f.message, now,
+             None if counts is None else json.dumps(counts, ensure_ascii=False, sort_keys=True),
+             f.records_counted, len(f.preamble) if f.preamble else None],
         )
+        if f.preamble:
+            con.executemany(
+                "INSERT INTO audit.skipped_lines (run_id, quarter, source, file, line, text_sha256, reason, logged_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, outcome.quarter, outcome.source, f.file, s.line, s.text_sha256, s.reason, now] for s in f.preamble],
+            )
+
+
+def _quarantine_reason_counts(con, source_name: str, quarter: str, run_id: str) -> dict[str, dict[str, int]]:
+    """file -> {reason_code: rows} of this run's rows in `quarantine.<source>`."""
+    rows = con.execute(
+        f"SELECT source_file, reason_code, count(*) FROM quarantine.{source_name} WHERE quarter = ? AND run_id = ? GROUP BY ALL",
+        [quarter, run_id],
+    ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for file, code, n in rows:
+        counts.setdefault(file, {})[code] = int(n)
+    return counts
 
 
 def load_source(
@@ -289,7 +329,7 @@ def load_source(
     # a refusal or failure removes this run's rows and leaves the earlier delivery as it was.
     _discard_unfinished(con, spec, quarter)
     _in_transaction(con, lambda: _discard_run(con, spec, quarter, run_id))  # the same run loading it again
-    with tempfile.TemporaryDirectory(prefix="doudi-ingest-") as tmp:
+    with temp_dir(con, prefix="doudi-ingest-") as tmp:  # in the run's work folder (warehouse/workdir.py)
         try:
             for index, path in enumerate(data_files):
                 display = str(path.relative_to(quarter_dir))
@@ -304,6 +344,7 @@ def load_source(
                 finally:
                     for reading in readings:
                         reading.close(con)
+            _in_transaction(con, lambda: quarantine_impossible_rows(con, spec, quarter, run_id))
             _in_transaction(con, lambda: _quarantine_exact_duplicates(con, spec, quarter, run_id))
             _count_rows(con, spec, quarter, outcome, run_id)
 
@@ -355,6 +396,7 @@ def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run
     result = FileOutcome(
         file=display, file_format=reading.file_format, encoding=reading.encoding,
         header_row=reading.header_row, checksum=reading.checksum, message="；".join(reading.notes),
+        records_counted=reading.records_counted, preamble=reading.preamble,
     )
     def cleaned(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         good, bad = clean_batch(spec, raw)
@@ -382,8 +424,8 @@ def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run
         rejected = pl.DataFrame(
             {
                 "source_row": [r.row for r in reading.rejected],
-                "__reason_code": ["csv_malformed"] * len(reading.rejected),
-                "__reason": [f"CSV 格式错误：{r.reason}" for r in reading.rejected],
+                "__reason_code": [r.code for r in reading.rejected],
+                "__reason": [r.reason for r in reading.rejected],
                 "__raw_record": [json.dumps({"line": r.text}, ensure_ascii=False) for r in reading.rejected],
             },
             schema={"source_row": pl.Int32, "__reason_code": pl.Utf8, "__reason": pl.Utf8, "__raw_record": pl.Utf8},
@@ -450,3 +492,107 @@ def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str, run_id: st
         )
         con.execute(f"DELETE FROM {spec.staging_table} WHERE rowid IN (SELECT r FROM __dups)")
     con.execute("DROP TABLE IF EXISTS __dups")
+
+
+# ---- values that cannot be true ---------------------------------------------------------
+
+NEGATIVE_AMOUNT = "negative_amount"  # a money column that does not allow negatives (clean_batch)
+DATE_AFTER_EXTRACT = "date_after_extract"  # a date after the latest possible extract date
+
+# A quarter's delivery is extracted after the quarter ends, on a day that no file records
+# (a file's modification time is the copy's, not the query's): usually some weeks into the
+# next quarter. So a record dated after Q.end but before the extract is true (a death on
+# 5 April in a Q1 extract run on 20 April), and is loaded; the rules read a quarter up to
+# Q.end, and the record counts in the quarter it belongs to. The latest day the extract can
+# have been made is taken to be the end of the following quarter (EXTRACT_GRACE_QUARTERS
+# after Q), and never later than today: nothing is extracted from the future. A date after
+# that day cannot be true, whichever day the extract was in fact made: it is a keying error
+# (a death "next year"), and loaded it would be read as true once the quarters reach it (an
+# accumulating death record dated a year late would put the death a year late). The row is
+# quarantined, naming the column. Only columns declared `not_after_extract` are checked:
+# dates that lie ahead by nature (有效期至, an expected release, a standard's 生效日期) are not.
+EXTRACT_GRACE_QUARTERS = 1
+
+
+def latest_extract_date(quarter: str, today: dt.date | None = None) -> dt.date:
+    """The latest day the quarter's delivery can have been extracted: the end of the quarter
+    EXTRACT_GRACE_QUARTERS after it, or today if that is earlier."""
+    from pipelines.quarters import Quarter
+
+    return min((Quarter.parse(quarter) + EXTRACT_GRACE_QUARTERS).end, today or dt.date.today())
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quarantine_impossible_rows(con, spec: SourceSpec, quarter: str, run_id: str, today: dt.date | None = None) -> None:
+    """Move this run's staged rows that cannot be true to the quarantine: a date after the
+    latest possible extract date in a `not_after_extract` column (`date_after_extract`), or
+    a value that names no row the referenced source loaded for the quarter (`references`:
+    a member whose household is not in the quarter's households file). The first failing
+    reason wins: dates in the specification's column order, then the references.
+
+    It runs once every file is staged (as `_quarantine_exact_duplicates` does): the extract
+    date needs the quarter, a reference the other source's whole delivery. The quarantined
+    row keeps its values as cleaned (the raw text is gone by then), like a duplicate's.
+    Raises InputRefused when a referenced source loaded nothing for the quarter: every row
+    would be quarantined, and that would say nothing about this delivery."""
+    from sources.registry import source as source_spec
+
+    checks: list[tuple[str, str, str]] = []  # (condition on the staged row s, reason code, reason)
+    latest = latest_extract_date(quarter, today)
+    for col in spec.columns:
+        if col.not_after_extract:
+            checks.append((
+                f's."{col.name}" > DATE {_sql_text(latest.isoformat())}',
+                DATE_AFTER_EXTRACT,
+                f"{_header(col)}晚于本季度数据最晚可能的提取日期（{latest.isoformat()}），不可能为真，未入库",
+            ))
+    for ref in spec.references:
+        other = source_spec(ref.source)
+        finished = f"SELECT run_id FROM audit.ingest_log WHERE source = {_sql_text(other.source)} AND quarter = $quarter AND outcome <> 'refused'"
+        key = other.key[0]
+        loaded = con.execute(
+            f"SELECT count(*) FROM {other.staging_table} WHERE quarter = $quarter AND run_id IN ({finished})", {"quarter": quarter}
+        ).fetchone()[0]
+        if not loaded:
+            raise InputRefused(
+                spec.source,
+                f"本季度的{other.title}（{other.source}/）没有已入库的记录，无法核对{spec.title}的{_header(spec.column(ref.column))}；"
+                f"请先接收{other.title}",
+            )
+        checks.append((
+            f's."{ref.column}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {other.staging_table} AS o '
+            f'WHERE o.quarter = $quarter AND o."{key}" = s."{ref.column}" AND o.run_id IN ({finished}))',
+            ref.reason_code,
+            ref.reason,
+        ))
+    if not checks:
+        return
+    code = "CASE " + " ".join(f"WHEN {cond} THEN {_sql_text(c)}" for cond, c, _ in checks) + " END"
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {_sql_text(r)}" for cond, _, r in checks) + " END"
+    params = {"quarter": quarter, "run_id": run_id}
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE __impossible AS
+        SELECT r, reason_code, reason FROM (
+            SELECT s.rowid AS r, {code} AS reason_code, {reason} AS reason
+            FROM {spec.staging_table} AS s
+            WHERE s.quarter = $quarter AND s.run_id = $run_id
+        ) WHERE reason_code IS NOT NULL
+        """,
+        params,
+    )
+    if con.execute("SELECT count(*) FROM __impossible").fetchone()[0]:
+        data_cols = [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
+        struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)
+        con.execute(
+            f"""
+            INSERT INTO {spec.quarantine_table} (quarter, source_file, source_row, reason_code, reason, raw_record, run_id)
+            SELECT s.quarter, s.source_file, s.source_row, i.reason_code, i.reason, to_json({{{struct}}}), s.run_id
+            FROM {spec.staging_table} AS s JOIN __impossible AS i ON s.rowid = i.r
+            """
+        )
+        con.execute(f"DELETE FROM {spec.staging_table} WHERE rowid IN (SELECT r FROM __impossible)")
+    con.execute("DROP TABLE IF EXISTS __impossible")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from pipelines.ingest.load import DATE_AFTER_EXTRACT, latest_extract_date
 from pipelines.synth.hazards import add_hazards
 from pipelines.synth.identity import check_chars
 from pipelines.synth.messiness import choose_id_damage, render_ids, render_names
@@ -242,7 +243,16 @@ def death(rng, world: World, q: int) -> Delivery:
         "info_source",
     )
     frame = _with_identity(rng, world, frame, "death")
-    frame = add_hazards(world, q, "death", _bad_dates(rng, frame, "death_date"))
+    frame = _bad_dates(rng, frame, "death_date")
+    # A death date keyed a year late (world._death_records) lies after the latest day the
+    # delivery can have been extracted: the ingest must quarantine it (before hazards are
+    # drawn, so that no hazard record copies the impossible date).
+    latest = latest_extract_date(str(world.quarters[q]))
+    frame = frame.with_columns(
+        pl.when(pl.col("__expect_quarantine").is_null() & (pl.col("death_date") > latest))
+        .then(pl.lit(DATE_AFTER_EXTRACT)).otherwise(pl.col("__expect_quarantine")).alias("__expect_quarantine")
+    )
+    frame = add_hazards(world, q, "death", frame)
     return Delivery("death", frame.with_columns(pl.col("info_source").alias("__file")), "__file")
 
 

@@ -253,7 +253,7 @@ def build_world(config: SynthConfig) -> World:
         }
     )
     memberships = _add_duplicate_enrolments(rng, config, memberships, households, persons)
-    memberships = _roster_identity(rng, memberships, persons)
+    memberships = _roster_identity(rng, memberships, persons, latest_birth=reference)
 
     # ---- deaths and what the roster does about them --------------------------------------------
     deaths, memberships = _deaths(rng, quarters, persons, memberships, households)
@@ -376,7 +376,7 @@ def _corrupt_one_digit(rng, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _roster_identity(rng, memberships: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
+def _roster_identity(rng, memberships: pl.DataFrame, persons: pl.DataFrame, latest_birth: dt.date | None = None) -> pl.DataFrame:
     """The ID, birth date and sex as the roster holds them, and the Q01 defects.
 
     roster_id_kind: exact | legacy15 | typo | empty | format (spaces, lower-case x);
@@ -409,6 +409,13 @@ def _roster_identity(rng, memberships: pl.DataFrame, persons: pl.DataFrame) -> p
     text[fmt] = np.strings.lower(spaced)
     extra = rng.random(n)
     birth_shift = np.where((extra < 0.002) & ~dup, rng.choice([-365, -31, 31, 365, 10], n), 0)
+    if latest_birth is not None:
+        # A birth date keyed late stays in the past (earlier instead): one after the extract
+        # date cannot be true, and the ingest quarantines the member (date_after_extract)
+        # instead of loading a roster row that raises Q01. No draw here: the rest of the
+        # generation is the same.
+        shifted = m["birth_date"].to_numpy().astype("datetime64[D]") + birth_shift.astype("timedelta64[D]")
+        birth_shift = np.where(shifted > np.datetime64(latest_birth), -birth_shift, birth_shift)
     sex_flipped = (extra >= 0.002) & (extra < 0.004) & ~dup
     return m.drop("id_number", "birth_date", "sex").with_columns(
         pl.Series("roster_id_text", text.astype(str)),

@@ -73,7 +73,9 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
         dup = rng.random(frame.height) < options.duplicate_row_rate
         copies = frame.filter(pl.Series(dup))
         if copies.height:
-            copies = copies.with_columns(pl.lit("duplicate_record").alias("__expect_quarantine"))
+            # (a copy of a row quarantined for its own reason goes with that reason)
+            reason = pl.coalesce("__expect_quarantine", pl.lit("duplicate_record")) if "__expect_quarantine" in copies.columns else pl.lit("duplicate_record")
+            copies = copies.with_columns(reason.alias("__expect_quarantine"))
             frame = pl.concat([frame, copies.select(frame.columns)], how="vertical_relaxed")
     hidden = [c for c in frame.columns if c.startswith("__")]
     meta_cols = {"__person_id", "__id_damage", "__name_variant", "__expect_quarantine", "__hazard", "__hazard_person", "__sibling_like"}
