@@ -27,13 +27,13 @@ def staged_source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.As
         asset=asset_key,
         name="delivery_accepted",
         blocking=True,
-        description=f"{spec.title}：非空、主键唯一、多数行可读、每行或入库或隔离（不通过则本季度不发布）",
+        description=f"{spec.title}：非空、主键唯一、多数行可读、每行或入库或隔离、不比上季度少得多（不通过则本季度不发布）",
     )
     def delivery_accepted(context: dg.AssetCheckExecutionContext, doudi: DoudiResource) -> dg.AssetCheckResult:
         quarter, region = partition_of(context)
         quarter = str(quarter)
         with doudi.connect(region) as con:
-            outcome = ingest.delivery_accepted(con, spec, quarter, context.run.run_id)
+            outcome = ingest.delivery_accepted(con, spec, quarter, context.run.run_id, set(doudi.accept_drops))
             ingest.record(con, outcome, quarter, asset_name, context.run.run_id)
         return dg.AssetCheckResult(
             passed=outcome.passed, severity=dg.AssetCheckSeverity.ERROR, description=outcome.description,

@@ -6,6 +6,10 @@ Blocking (the quarter stops, nothing is published):
   - the source's blocking Great Expectations: not empty, the key unique and never null
     (exact duplicates were quarantined already; what is left are two different records
     claiming one key)
+  - the delivery is not much smaller than last quarter's: per county for the rosters, in
+    total for department extracts, and no file holds a header without rows, unless the
+    operator accepted that drop (`--accept-drop SOURCE:COUNTY`, audit.accepted_drops); the
+    shares are dated parameters in checks/parameters/delivery.yaml
 Warning (recorded with counts):
   - the source's warning expectations (IDs usable, dates in range, amounts plausible)
   - how many values of each column needed repair or could not be read
@@ -15,14 +19,19 @@ A missing required column never reaches these checks: the reader refuses the fil
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 import duckdb
 
 from checks.gx_suites import describe_failures, validate_source
 from pipelines.quarters import Quarter
-from sources.registry import SourceSpec
+from pipelines.rules.params import Parameters
+from sources.divisions import county_name
+from sources.registry import SourceSpec, source
 
 MAX_QUARANTINED_SHARE = 0.5
 UNREADABLE_FLAGS = {"unparseable", "out_of_range", "invalid_format", "unknown_value", "bad_checksum", "bad_birth_date", "excel_rounded", "negative"}
@@ -79,8 +88,128 @@ def _duplicate_rows(con, spec: SourceSpec, quarter: str, limit: int = 5) -> str:
     return "；".join(r[0] for r in rows)
 
 
-def delivery_accepted(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> CheckOutcome:
+# ---- the delivery against last quarter's -----------------------------------------------
+
+PARAMETER_DIR = Path(__file__).with_name("parameters")
+
+
+@functools.cache
+def delivery_parameters() -> Parameters:
+    return Parameters.load(PARAMETER_DIR)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """A part of a delivery much smaller than last quarter's (or a file without rows)."""
+
+    scope: str  # a county code, a file's stem, or "*" (the whole source)
+    description: str  # in Chinese, with both counts
+    rows_now: int
+    rows_before: int | None
+
+
+def _county_counts(con, spec: SourceSpec, quarter: str) -> dict[str | None, int]:
+    """Rows per county of the source's quarter: its own county column, or the county of
+    the household its rows reference (members)."""
+    if any(c.name == "county_code" for c in spec.columns):
+        sql = f"SELECT county_code, count(*) FROM {spec.staging_table} WHERE quarter = ? GROUP BY ALL"
+    else:
+        via = next(r for r in spec.references if any(c.name == "county_code" for c in source(r.source).columns))
+        target = source(via.source)
+        sql = (
+            f"SELECT t.county_code, count(*) FROM {spec.staging_table} AS s LEFT JOIN {target.staging_table} AS t "
+            f'ON t."{target.key[0]}" = s."{via.column}" AND t.quarter = s.quarter WHERE s.quarter = ? GROUP BY ALL'
+        )
+    return {code: int(n) for code, n in con.execute(sql, [quarter]).fetchall()}
+
+
+def _total(con, spec: SourceSpec, quarter: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [quarter]).fetchone()[0])
+
+
+def _file_scope(file: str) -> str:
+    """How --accept-drop names an empty file: the county code its name starts with
+    (`140502_低收入人口家庭.csv`), else its name without suffix."""
+    stem = PurePosixPath(file).stem
+    county = re.match(r"(\d{6})(?!\d)", stem)
+    return county.group(1) if county else stem
+
+
+def delivery_drops(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> tuple[list[Drop], dict]:
+    """What of this quarter's delivery is much smaller than the last quarter's, and the
+    comparison as metadata. Nothing to compare in the first quarter a source is delivered."""
+    if spec.drop_check == "none":
+        return [], {}
+    q = Quarter.parse(quarter)
+    previous = str(q.previous)
+    drops = [
+        Drop(_file_scope(file), f"文件 {file} 只有表头、没有数据行", 0, None)
+        for (file,) in con.execute(
+            "SELECT file FROM audit.ingest_log WHERE run_id = ? AND quarter = ? AND source = ? AND outcome = 'empty' ORDER BY file",
+            [run_id, quarter, spec.source],
+        ).fetchall()
+    ]
+    if _total(con, spec, previous) == 0:
+        return drops, {"compared_with": None}
+    parameters = delivery_parameters().at(q.end)
+    if spec.drop_check == "county":
+        limit = parameters["roster_max_drop_share"]
+        now, before = _county_counts(con, spec, quarter), _county_counts(con, spec, previous)
+        for county, rows_before in sorted(before.items(), key=lambda kv: str(kv[0])):
+            rows_now = now.get(county, 0)
+            if rows_before and (rows_before - rows_now) / rows_before > limit:
+                name = county_name(county) if county else "未知区县"
+                drops.append(Drop(
+                    county or "未知区县",
+                    f"区县 {county or '（未知）'}（{name}）本季度 {rows_now} 行，上季度 {rows_before} 行，"
+                    f"减少 {(rows_before - rows_now) / rows_before:.0%}，超过允许的 {limit:.0%}",
+                    rows_now, rows_before,
+                ))
+    else:
+        limit = parameters["extract_max_drop_share"]
+        rows_now, rows_before = _total(con, spec, quarter), _total(con, spec, previous)
+        if rows_before and (rows_before - rows_now) / rows_before > limit:
+            drops.append(Drop(
+                "*", f"本季度共 {rows_now} 行，上季度 {rows_before} 行，减少 {(rows_before - rows_now) / rows_before:.0%}，"
+                f"超过允许的 {limit:.0%}", rows_now, rows_before,
+            ))
+    return drops, {"compared_with": previous, "max_drop_share": limit}
+
+
+def drop_accepted(drop: Drop, source_name: str, accepted: set[str]) -> bool:
+    """`SOURCE:*` accepts every drop of the source; `SOURCE:X` the county X, or the empty
+    file named by X (its county code, or its name without suffix)."""
+    return f"{source_name}:*" in accepted or f"{source_name}:{drop.scope}" in accepted
+
+
+def _drop_problems(con, spec: SourceSpec, quarter: str, run_id: str, accepted: set[str]) -> tuple[list[str], dict]:
+    drops, metadata = delivery_drops(con, spec, quarter, run_id)
+    problems, taken = [], []
+    now = dt.datetime.now()
+    for drop in drops:
+        if drop_accepted(drop, spec.source, accepted):
+            taken.append(drop.description)
+            con.execute(
+                "INSERT INTO audit.accepted_drops (run_id, quarter, source, scope, description, rows_now, rows_before, accepted_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, quarter, spec.source, drop.scope, drop.description, drop.rows_now, drop.rows_before, now],
+            )
+        else:
+            problems.append(
+                f"{drop.description}（比上季度少得多，可能交付不完整；请重新交付，"
+                f"或确认无误后用 --accept-drop {spec.source}:{drop.scope} 接受）"
+            )
+    if taken:
+        metadata["accepted_drops"] = taken
+    return problems, metadata
+
+
+def delivery_accepted(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str, accepted_drops: set[str] = frozenset()
+) -> CheckOutcome:
     problems, metadata = _accounting(con, spec, quarter, run_id)
+    drop_problems, metadata["last_quarter"] = _drop_problems(con, spec, quarter, run_id, set(accepted_drops))
+    problems += drop_problems
     expectations = validate_source(con, spec.source, spec.staging_table, quarter, suite_parameters(quarter), blocking=True)
     if not spec.required_folder and metadata["files"] == 0:
         # An optional source that was not delivered: nothing to refuse.

@@ -48,6 +48,9 @@ class DoudiResource(dg.ConfigurableResource):
     memory_limit: str | None = None  # e.g. "12GB": DuckDB spills to disk beyond it
     threads: int | None = None
     link_backend: str = "duckdb"  # where Splink scores: duckdb (in-process) or spark (pipelines/link/spark.py)
+    # Drops against last quarter's delivery the operator accepted for this run, as
+    # SOURCE:COUNTY (or SOURCE:<file stem>, SOURCE:*): checks/ingest.py
+    accept_drops: list[str] = []
 
     # ---- paths of one region -------------------------------------------------------------
     @property
