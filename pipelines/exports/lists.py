@@ -1,4 +1,4 @@
-"""One workbook per township for the caseworkers: OUT/<Q>/lists/<区县代码>/<乡镇>.xlsx.
+"""One workbook per township for the caseworkers: OUT/<Q>/lists/<区县代码>/<代码>_<乡镇>.xlsx.
 
 Sheets 疑似不符合条件 (ineligibility) and 救助需求预警 (needs), plus 数据质量问题 when
 the township has any; households in priority order, numbered 序号 1..n on each sheet (the
@@ -12,21 +12,28 @@ Printed: landscape A4, all columns one page wide, the header row on every page, 
 quarter and page number in the footer. An empty sheet says 本季度无此类预警 in a text box
 over its first data row, not in a cell, so that a returned workbook reads as no rows.
 A workbook holds only its own township's rows. The folder is written aside and swapped in
-whole. Returned to the inbox's verifications/ folder, a workbook is read back by its 预警编号,
-季度, 核查结果 and 核查说明 columns (by header, in any order), whatever else caseworkers did
-to it; the column order is the project's own.
+whole. File names (`workbook_paths`) are planned before anything is written and cannot fail
+or collide: a township code (the roster's, when the warnings carry a `township_code`, else a
+hex digest of county code and township, the same every quarter) and the township's name
+made safe and shortened to NAME_BYTES of UTF-8. Returned to the inbox's verifications/
+folder, a workbook is read back by its 预警编号, 季度, 核查结果 and 核查说明 columns (by
+header, in any order), whatever else caseworkers did to it or its name; the column order is
+the project's own.
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import datetime as dt
+import hashlib
 import math
 import multiprocessing
 import operator
 import os
 import re
 import shutil
+import unicodedata
 import uuid
 from pathlib import Path
 from typing import NamedTuple
@@ -98,8 +105,114 @@ MIN_ROW_PT = 20.0
 MAX_ROW_PT = 409.0
 
 
-def safe_file_name(text: str) -> str:
-    return re.sub(r'[\\/:*?"<>|\s]+', "_", text or "未知乡镇").strip("_") or "未知乡镇"
+# File names. The lists folder is written as OUT/<Q>/.lists-<hex> (mode 0700, files 0600) and
+# renamed to OUT/<Q>/lists when every workbook is written; the lists it replaces are first
+# renamed to OUT/<Q>/.lists-old-<hex> and then removed. A folder of the quarter whose name
+# starts with LIST_STAGING_PREFIX is therefore never a current list: what a crashed run left
+# behind, safe to remove while no run holds the warehouse lock.
+LIST_STAGING_PREFIX = ".lists-"
+LIST_STAGING_GLOB = LIST_STAGING_PREFIX + "*"
+# The readable part of a file name, in UTF-8 bytes (32 CJK characters); with the code and
+# ".xlsx" a name stays far below the 255 bytes file systems allow per component.
+NAME_BYTES = 96
+CODE_HEX = 6  # hex digits of a derived code; more where two places of one folder would share it
+MAX_CODE_HEX = 64  # all of sha256
+ROSTER_CODE = re.compile(r"[0-9A-Za-z-]{1,32}")  # a roster's township code used as it is
+# Replaced by _: what Windows forbids in a name (and / everywhere), whitespace, and control,
+# format (zero-width, bidi), private-use, unassigned and line/paragraph separator characters.
+FORBIDDEN_CHARS = set('\\/:*?"<>|')
+FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"}
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+UNKNOWN_TOWNSHIP = "未知乡镇"
+UNKNOWN_COUNTY = "未知区县"
+
+
+def safe_file_name(text: str | None, max_bytes: int = NAME_BYTES, fallback: str = UNKNOWN_TOWNSHIP) -> str:
+    """`text` as one path component: no path separators or characters Windows forbids
+    (runs of them become one _), no leading or trailing dot, space or _, at most
+    `max_bytes` of UTF-8 (cut between characters), not a name Windows reserves (CON, NUL,
+    COM1 …); `fallback` when nothing is left."""
+    text = unicodedata.normalize("NFC", text or "")
+    kept = "".join("_" if c in FORBIDDEN_CHARS or c.isspace() or unicodedata.category(c) in FORBIDDEN_CATEGORIES else c for c in text)
+    name = re.sub(r"_+", "_", kept).strip("._ ")
+    if len(name.encode()) > max_bytes:
+        name = name.encode()[:max_bytes].decode("utf-8", "ignore").rstrip("._ ")
+    if not name:
+        return fallback
+    if name.split(".")[0].upper() in WINDOWS_RESERVED:
+        name = f"_{name}"
+    return name
+
+
+def place_digest(county: str | None, township: str | None) -> str:
+    """A township's stable code: sha256 of county code and township (hex), the same every quarter."""
+    text = f"{county if county is not None else chr(0)}\x1f{township if township is not None else chr(0)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Place(NamedTuple):
+    county: str | None
+    township: str | None
+    code: str | None = None  # the roster's township code, when there is one
+
+
+def _code(place: Place, digits: int) -> str:
+    """The place's code in a file name: the roster's code if usable, else (or, on a clash,
+    after it) the first `digits` hex digits of `place_digest`."""
+    roster = place.code.strip() if place.code else ""
+    roster = roster if ROSTER_CODE.fullmatch(roster) else ""
+    digest = place_digest(place.county, place.township)[:digits] if digits or not roster else ""
+    return "-".join(p for p in (roster, digest) if p)
+
+
+def _unique(keys: list, name_of, start) -> dict:
+    """A name per key, `name_of(key, digits)`, with more code digits for the keys whose names
+    clash (compared case-insensitively, as Windows and macOS do) until none does."""
+    digits = {k: start(k) for k in keys}
+    while True:
+        names = {k: name_of(k, digits[k]) for k in keys}
+        by_name = collections.defaultdict(list)
+        for k, name in names.items():
+            by_name[name.casefold()].append(k)
+        clashes = [k for group in by_name.values() if len(group) > 1 for k in group]
+        if not clashes:
+            return names
+        if all(digits[k] >= MAX_CODE_HEX for k in clashes):
+            raise AssertionError(f"{len(clashes)} 个乡镇的清单文件名无法区分")
+        for k in clashes:
+            digits[k] = CODE_HEX if digits[k] < CODE_HEX else min(digits[k] + 2, MAX_CODE_HEX)
+
+
+def county_folder_names(counties: list[str | None]) -> dict[str | None, str]:
+    """The folder of each county: its code when it is one (digits), else a code and its text."""
+    def name_of(county, digits):
+        if county is None:
+            return UNKNOWN_COUNTY
+        if re.fullmatch(r"\d{1,32}", county):
+            return county
+        return f"{place_digest(county, None)[:digits]}_{safe_file_name(county, fallback=UNKNOWN_COUNTY)}"
+
+    return _unique(list(dict.fromkeys(counties)), name_of, lambda county: CODE_HEX)
+
+
+def workbook_paths(places: list[Place]) -> dict[Place, str]:
+    """Each township's workbook, relative to the lists folder: `<county folder>/<code>_<name>.xlsx`.
+
+    Distinct for distinct places by construction (two townships whose names read alike
+    after sanitising, or after shortening, still differ in their code; codes that clash are
+    lengthened), every component well under 255 bytes, nothing Windows cannot store."""
+    places = list(dict.fromkeys(places))
+    folders = county_folder_names([p.county for p in places])
+    by_folder = collections.defaultdict(list)
+    for place in places:
+        by_folder[folders[place.county]].append(place)
+    paths = {}
+    for folder, group in by_folder.items():
+        names = _unique(group, lambda p, digits: f"{_code(p, digits)}_{safe_file_name(p.township)}.xlsx",
+                        lambda p: 0 if p.code and ROSTER_CODE.fullmatch(p.code.strip()) else CODE_HEX)
+        paths.update({p: f"{folder}/{name}" for p, name in names.items()})
+    assert len(set(paths.values())) == len(places), "two townships share a workbook"
+    return paths
 
 
 def text_width(text: str) -> float:
@@ -164,9 +277,15 @@ def sheet_rows(rows: pl.DataFrame, kind: str, quarter: str) -> pl.DataFrame:
 
 
 def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
+    # A roster that carries township codes (marts.warnings.township_code) names the files by them.
+    has_code = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
+        "AND table_schema = 'marts' AND table_name = 'warnings' AND column_name = 'township_code'"
+    ).fetchone()[0]
+    code = "w.township_code::VARCHAR" if has_code else "NULL::VARCHAR"
     rows = con.execute(
-        """
-        SELECT c.priority, w.quarter, w.county_code, w.township, w.village, w.household_id, w.name, w.id_number,
+        f"""
+        SELECT c.priority, w.quarter, w.county_code, w.township, {code} AS township_code, w.village, w.household_id, w.name, w.id_number,
                w.rule_code, w.rule_title, w.rule_kind, w.severity, w.status, w.first_seen_quarter,
                w.evidence::VARCHAR AS evidence, w.action, w.due_date, w.policy_ref, w.warning_id,
                CASE w.severity WHEN 'red' THEN 1 WHEN 'orange' THEN 2 ELSE 3 END AS severity_rank
@@ -303,29 +422,62 @@ def _empty_sheet_note(sheet) -> None:
 
 
 def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) -> list[dict]:
-    """Write every township's workbook; return one record per file (for the export log)."""
+    """Write every township's workbook; return one record per file (for the export log).
+
+    The file names are planned first (`workbook_paths`: nothing about a name can fail);
+    the workbooks go to a private folder beside the lists (LIST_STAGING_PREFIX, mode 0700,
+    files 0600), which replaces the quarter's lists only once every workbook is written.
+    Should writing fail, the lists already there stay as they were."""
     rows = list_rows(con, quarter)
-    target = out_dir / quarter / "lists"
-    staging = out_dir / quarter / f".lists-{uuid.uuid4().hex[:8]}"
-    staging.mkdir(parents=True, exist_ok=True)
+    quarter_dir = out_dir / quarter
+    target = quarter_dir / "lists"
+    quarter_dir.mkdir(parents=True, exist_ok=True)
+    staging = quarter_dir / f"{LIST_STAGING_PREFIX}{uuid.uuid4().hex[:8]}"
+    staging.mkdir(mode=0o700)
+    os.chmod(staging, 0o700)  # whatever the umask
     written = []
     try:
         if rows.height:
+            groups = list(rows.group_by(["county_code", "township"], maintain_order=True))
+            places = [Place(county, township, _first(part["township_code"]) if "township_code" in part.columns else None)
+                      for (county, township), part in groups]
+            paths = workbook_paths(places)
             books = []
-            for (county, township), part in rows.group_by(["county_code", "township"], maintain_order=True):
-                folder = staging / safe_file_name(county or "未知区县")
-                folder.mkdir(parents=True, exist_ok=True)
-                books.append(Workbook(county, township, folder / f"{safe_file_name(township)}.xlsx", part))
+            for place, (_, part) in zip(places, groups):
+                path = staging / paths[place]
+                path.parent.mkdir(mode=0o700, exist_ok=True)
+                books.append(Workbook(place.county, place.township, path, part))
             for book, counts in zip(books, _write_all(books, quarter)):
-                written.append({"county_code": book.county, "township": book.township, "file": str(book.path.relative_to(staging)),
+                os.chmod(book.path, 0o600)
+                written.append({"county_code": book.county, "township": book.township, "file": book.path.relative_to(staging).as_posix(),
                                 "rows": book.rows.height, "households": book.rows["household_id"].n_unique(), "sheets": counts})
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        _swap_in(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return written
+
+
+def _first(values: pl.Series) -> str | None:
+    present = values.drop_nulls()
+    return str(present[0]) if len(present) else None
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put the written folder in the place of the lists: the old lists are renamed aside first
+    (a rename cannot replace a folder that is not empty) and removed after."""
+    old = None
+    if target.exists():
+        old = target.with_name(f"{LIST_STAGING_PREFIX}old-{uuid.uuid4().hex[:8]}")
+        target.rename(old)
+    try:
+        staging.rename(target)
+    except OSError:
+        if old is not None:
+            old.rename(target)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 PARALLEL_ROWS = 50_000  # below this, starting worker processes costs more than it saves

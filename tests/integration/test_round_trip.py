@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from pipelines.cli import EXIT_OK, run_quarter
-from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES
+from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES, safe_file_name
 from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2", "2025Q3"]
@@ -37,9 +37,13 @@ def _sheet_rows(sheet) -> list[dict]:
 
 def test_workbooks_have_the_sheets_headers_and_drop_down(round_trip):
     _, _, warehouse, out = round_trip
-    files = sorted((out / "2025Q1" / "lists").glob("*/*.xlsx"))
+    lists = out / "2025Q1" / "lists"
+    files = sorted(lists.glob("*/*.xlsx"))
     assert files
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        places = {file: (county, township) for county, township, file in con.execute(
+            "SELECT county_code, township, file FROM audit.exports WHERE quarter = '2025Q1' AND kind = 'township_list'").fetchall()}
+        assert len(places) == len(files)
         for path in files:
             book = openpyxl.load_workbook(path)
             assert book.sheetnames[:2] == [title for _, title in SHEETS[:2]]
@@ -48,7 +52,8 @@ def test_workbooks_have_the_sheets_headers_and_drop_down(round_trip):
                 assert sheet.freeze_panes == "D2" and sheet.auto_filter.ref  # the header row and 序号, 姓名, 身份证号
                 validations = sheet.data_validations.dataValidation
                 assert any(all(choice in (v.formula1 or "") for choice in VERIFICATION_CHOICES) for v in validations)
-            county, township = path.parent.name, path.stem
+            county, township = places[path.relative_to(lists).as_posix()]
+            assert path.parent.name == county and path.name.endswith(f"_{safe_file_name(township)}.xlsx")
             rows = [r for sheet in book.worksheets for r in _sheet_rows(sheet)]
             assert {(r["区县代码"], r["乡镇（街道）"]) for r in rows} == {(county, township)}
             expected = con.execute(
@@ -62,10 +67,12 @@ def test_workbooks_have_the_sheets_headers_and_drop_down(round_trip):
 def _pick(con, rule: str) -> tuple[str, str]:
     """A warning of 2025Q1 that is raised again in 2025Q2 on the same basis, and its township file."""
     return con.execute(
-        """SELECT w.warning_id, w.county_code || '/' || w.township
+        """SELECT w.warning_id, e.file
            FROM marts.warnings AS w
            JOIN rules.findings AS f ON f.quarter = '2025Q2' AND f.rule_code = w.rule_code AND f.household_id = w.household_id
                 AND f.member_id IS NOT DISTINCT FROM w.member_id
+           JOIN audit.exports AS e ON e.quarter = w.quarter AND e.kind = 'township_list' AND e.county_code = w.county_code
+                AND e.township IS NOT DISTINCT FROM w.township
            WHERE w.quarter = '2025Q1' AND w.rule_code = ? AND md5(array_to_string(f.basis, '|')) = w.evidence_basis
            ORDER BY w.warning_id LIMIT 1""",
         [rule],
@@ -82,8 +89,8 @@ def test_returned_results_change_the_warnings(round_trip, dagster_instance):
     returned = inbox / "2025Q2" / "verifications"
     returned.mkdir(parents=True, exist_ok=True)
     for relative, warning_id, result in ((dismissed_file, dismissed, "不属实"), (confirmed_file, confirmed, "属实")):
-        source = out / "2025Q1" / "lists" / f"{relative}.xlsx"
-        target = returned / f"{relative.replace('/', '_')}_{warning_id}.xlsx"
+        source = out / "2025Q1" / "lists" / relative
+        target = returned / f"{relative.removesuffix('.xlsx').replace('/', '_')}_{warning_id}.xlsx"
         if target.exists():
             source = target
         book = openpyxl.load_workbook(source)
