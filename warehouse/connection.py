@@ -100,7 +100,8 @@ class _ReentrantFileLock:
             except BlockingIOError:
                 os.close(fd)
                 raise WarehouseError(
-                    "another doudi run is writing this warehouse; only one run may write it at a time"
+                    f"另一个 doudi 运行正在写这个数据仓库（{self.path.removesuffix('.lock')}），同一时间只能有一个运行写它；"
+                    f"分析人员请使用发布副本 {published_copy_path(self.path.removesuffix('.lock'))}"
                 ) from None
             self._held[self.path] = (fd, 1)
             return self
@@ -118,6 +119,28 @@ class _ReentrantFileLock:
 
 def warehouse_lock(path: str | Path, wait: bool = False) -> contextlib.AbstractContextManager:
     return _ReentrantFileLock(Path(path), wait)
+
+
+def published_copy_path(path: str | Path) -> Path:
+    """The analysts' read-only copy of a warehouse: `<folder>/<stem>-published.duckdb`
+    (written after each published quarter, `pipelines/marts/analysts_copy.py`)."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-published.duckdb")
+
+
+def _held_message(path: Path, text: str, read_only: bool) -> str:
+    """Another process holds the file (DuckDB's own lock): say so, in Chinese, and point
+    analysts to the published copy, which never stands in a run's way."""
+    import re
+
+    holder = re.search(r"\(PID (\d+)\)", text)
+    who = f"（进程 {holder.group(1)}）" if holder else ""
+    copy = published_copy_path(path)
+    if read_only:
+        return (f"数据仓库 {path} 正被另一个进程{who}写入（季度运行中），现在不能打开；"
+                f"分析人员请改用发布副本 {copy}（只读打开，不妨碍季度运行）")
+    return (f"数据仓库 {path} 被另一个进程{who}打开着（例如分析人员的只读连接），本次运行无法写入：请关闭该连接后重试；"
+            f"分析人员请改用发布副本 {copy}（只读打开，不妨碍季度运行）")
 
 
 @dataclass(frozen=True)
@@ -147,6 +170,8 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path, key: str | None, read_on
             ) from None
         if "Wrong encryption key" in text or "encryption key" in text.lower():
             raise WarehouseError(f"the warehouse {path} could not be opened with the given key (wrong key?)") from None
+        if "Could not set lock" in text:
+            raise WarehouseError(_held_message(path, text, read_only)) from None
         raise WarehouseError(f"cannot open the warehouse {path}: {text.splitlines()[0]}") from None
 
 

@@ -44,6 +44,7 @@ from pipelines.link.probabilistic import ScoredPairs, score
 from pipelines.quarters import Quarter, add_months
 from pipelines.rules.params import default_parameters
 from warehouse.models import materialize
+from warehouse.workdir import work_dir_of
 
 MIN_PRIOR, MAX_PRIOR = 1e-12, 0.01  # a prior outside these is an artefact of tiny inputs
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def roster_duplicates(
     scored = ScoredPairs(pl.DataFrame())
     fuzzy = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_method": pl.Utf8})
     if damaged.height:
-        scored = score(members, None, report.roster_prior, thresholds.NEED, memory_limit, threads, backend=backend)
+        scored = score(members, None, report.roster_prior, thresholds.NEED, memory_limit, threads, backend=backend,
+                       work_dir=work_dir_of(con))
         fuzzy = scored.pairs.select(
             pl.min_horizontal("left_id", "right_id").alias("left_id"),
             pl.max_horizontal("left_id", "right_id").alias("right_id"),
@@ -214,7 +216,8 @@ def link_quarter(
     expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
     report.record_prior = min(max(expected_links / max(n_records * members.height, 1), MIN_PRIOR), MAX_PRIOR)
     with report.step("splink_records"):
-        scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend)
+        scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend,
+                       work_dir=work_dir_of(con))
     report.record_pairs = scored
 
     # ---- combine, keep each record's best person, spread over that person's rows ----------

@@ -2,6 +2,10 @@
 
 Splink works in a DuckDB of its own (in memory, spilling to disk), so its intermediate
 tables never land in the warehouse. Inputs arrive as polars frames built by `linker`.
+Its spill goes to a `doudi-splink-*` folder in the run's work folder beside the warehouse
+(`warehouse/workdir.py`), swept by the next run if this one dies; when the warehouse is
+encrypted (a key is set) the spill is encrypted too (`temp_file_encryption`), like the
+warehouse's own.
 """
 
 from __future__ import annotations
@@ -32,9 +36,15 @@ class ScoredPairs:
 
 
 def _connection(memory_limit: str | None, threads: int | None, temp_dir: str) -> duckdb.DuckDBPyConnection:
+    from warehouse.connection import _httpfs_extension_path, _sql_literal, default_memory_limit, warehouse_key
+
     con = duckdb.connect(":memory:")
+    if warehouse_key():
+        # The scratch holds the same names and ID numbers as the warehouse: whatever it
+        # spills is encrypted as the warehouse's spill is (writing it needs httpfs's OpenSSL).
+        con.execute(f"LOAD {_sql_literal(_httpfs_extension_path())}")
+        con.execute("SET temp_file_encryption = true")
     con.execute("SET temp_directory = ?", [temp_dir])
-    from warehouse.connection import default_memory_limit
 
     con.execute("SET memory_limit = ?", [memory_limit or default_memory_limit()])
     if threads:
@@ -47,12 +57,14 @@ def _rule_names(rules) -> list[str]:
     return [names.get(id(rule), f"rule_{i}") for i, rule in enumerate(rules)]
 
 
-def _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names) -> tuple[pl.DataFrame, dict]:
+def _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names, work_dir=None) -> tuple[pl.DataFrame, dict]:
     from splink import Linker
     from splink.internals.duckdb.database_api import DuckDBAPI
 
+    from warehouse.workdir import temp_dir
+
     link_type = "link_only" if right is not None else "dedupe_only"
-    with tempfile.TemporaryDirectory(prefix="doudi-splink-") as tmp:
+    with temp_dir(work_dir, "doudi-splink-") as tmp:
         con = _connection(memory_limit, threads, tmp)
         try:
             db = DuckDBAPI(con)
@@ -88,10 +100,12 @@ def score(
     threads: int | None = None,
     model_path: Path = model.MODEL_PATH,
     backend: str = "duckdb",
+    work_dir: Path | None = None,
 ) -> ScoredPairs:
     """Pairs scoring at least `threshold`: records (left) against members (right), or,
     with `right=None`, members against each other (one person enrolled twice), on the
-    chosen backend (duckdb here, in-process; spark for what outgrows one machine)."""
+    chosen backend (duckdb here, in-process; spark for what outgrows one machine).
+    `work_dir`: the run's work folder (`warehouse.workdir`), where the scratch spills."""
     empty = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_weight": pl.Float64})
     if left.height == 0 or (right is not None and right.height == 0):
         return ScoredPairs(empty)
@@ -102,7 +116,7 @@ def score(
         frame, counts = score_on_spark(left, right, prior, threshold, SPLINK_COLUMNS)
         by_rule = {names[k]: n for k, n in counts.items()}
     elif backend == "duckdb":
-        frame, by_rule = _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names)
+        frame, by_rule = _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names, work_dir)
     else:
         raise ValueError(f"unknown link_backend {backend!r}: duckdb or spark")
     if right is not None:

@@ -13,19 +13,28 @@ spark-submit or Databricks); else one is started from the environment:
   DOUDI_SPARK_PARTITIONS   shuffle partitions (default 8: right for local mode; raise on a cluster)
 Splink's similarity functions (damerau_levenshtein, jaro_winkler) come from the jar Splink
 ships; it is added to a session started here, and must be on a cluster's classpath.
+
+A session started here keeps its scratch (checkpoints, shuffle files: personal data) in a
+private folder `doudi-spark-<pid>-*` (mode 0700) of the system's temporary folder, and
+removes it when it stops (`stop_spark`) or the process exits; a later run sweeps the
+folder of a process that died (`warehouse/workdir.py`). Not in a run's work folder: the
+session outlives the run that started it (a long-lived process, the tests), and later runs
+of other warehouses use it too.
 """
 
 from __future__ import annotations
 
-import functools
+import atexit
 import logging
 import os
+import shutil
 import tempfile
 import uuid
 
 import polars as pl
 
 from pipelines.link import model
+from warehouse.workdir import SPARK_PREFIX
 
 LOG = logging.getLogger(__name__)
 
@@ -34,8 +43,29 @@ class SparkUnavailable(RuntimeError):
     """The Spark backend was asked for but pyspark or Java is missing."""
 
 
-@functools.cache
+_SCRATCH: list[str] = []  # the scratch folders of sessions started by this process
+
+
+def _remove_scratch() -> None:
+    while _SCRATCH:
+        shutil.rmtree(_SCRATCH.pop(), ignore_errors=True)
+
+
+atexit.register(_remove_scratch)
+
+
+_SESSION: list = []  # the session this process uses, once there is one
+
+
 def spark_session():
+    """The session of this process: the active one (a cluster's), or one started here on
+    first use."""
+    if not _SESSION:
+        _SESSION.append(_start_session())
+    return _SESSION[0]
+
+
+def _start_session():
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -45,7 +75,8 @@ def spark_session():
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    scratch = tempfile.mkdtemp(prefix="doudi-spark-")
+    scratch = tempfile.mkdtemp(prefix=f"{SPARK_PREFIX}{os.getpid()}-")  # 0700
+    _SCRATCH.append(scratch)
     builder = (
         SparkSession.builder.master(os.environ.get("DOUDI_SPARK_MASTER", "local[*]"))
         .appName("doudi-linkage")
@@ -71,11 +102,11 @@ def spark_session():
 
 def stop_spark() -> None:
     """Stop the session started here (not a cluster's own), e.g. at the end of a run or test."""
-    if spark_session.cache_info().currsize:
-        session = spark_session()
-        spark_session.cache_clear()
+    if _SESSION:
+        session = _SESSION.pop()
         if os.environ.get("DOUDI_SPARK_MASTER", "local").startswith("local"):
             session.stop()
+            _remove_scratch()
 
 
 def spark_settings(prior: float, link_type: str) -> dict:
