@@ -4,6 +4,8 @@
 definitions the schedule, the sensor and the UI use, in process; without `--region` the
 region is `all` and the inbox, warehouse and output folder are exactly the paths given.
 `doudi national` runs the cross-region step of a quarter over the regions' warehouses.
+`doudi export` writes the township lists and the report of a published quarter again, from
+the warehouse alone (after a run whose exports failed, e.g. on a full disk).
 Exit codes: 0 success; 2 input refused (the message names the file and the column or check
 that failed, or the region whose warehouse is missing or unpublished; nothing of the quarter
 is published); 1 anything else.
@@ -12,12 +14,14 @@ is published); 1 anything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import shutil
 import sys
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,9 +56,22 @@ class RunOutcome:
     seconds: float = 0.0
 
 
+def accept_drop_problem(token: str) -> str | None:
+    """Why an --accept-drop value cannot be used (None when it can)."""
+    from sources.registry import all_sources
+
+    name, sep, scope = token.partition(":")
+    compared = {spec.source for spec in all_sources() if spec.drop_check != "none"}
+    if not sep or not scope.strip():
+        return f"--accept-drop {token}：应写作 数据源:区县代码，例如 households:140502（或 households:*）"
+    if name not in compared:
+        return f"--accept-drop {token}：数据源 {name} 不与上季度比对；可用的数据源：{'、'.join(sorted(compared))}"
+    return None
+
+
 def run_quarter(
     inbox: Path, quarter: str, warehouse: Path, out: Path, memory_limit: str | None = None, instance=None, link_backend: str | None = None,
-    region: str = "all", progress: bool = False,
+    region: str = "all", progress: bool = False, accept_drops: list[str] | tuple[str, ...] = (),
 ) -> RunOutcome:
     """Materialise one quarter of one region through the Dagster job; classify the outcome.
 
@@ -65,6 +82,7 @@ def run_quarter(
     from pipelines.definitions import defs
     from pipelines.partitions import partition_key, register_regions
     from pipelines.quarters import Quarter
+    from pipelines.recovery import CRASH_ENV, CRASH_LOGGER, WAREHOUSE_TAG, finish_run, recover, start_run
     from warehouse.connection import WarehouseError, connect, warehouse_lock
 
     started = time.time()
@@ -73,6 +91,9 @@ def run_quarter(
         quarter = str(Quarter.parse(quarter))
     except ValueError as exc:
         return RunOutcome(str(quarter), EXIT_REFUSED, region=str(region), messages=[str(exc)])
+    bad_drops = [problem for token in accept_drops if (problem := accept_drop_problem(token))]
+    if bad_drops:
+        return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=bad_drops)
     inbox, warehouse, out = (Path(str(p).replace("{region}", region)) for p in (inbox, warehouse, out))
     if not (inbox / quarter).is_dir():
         return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=[f"收件箱中没有季度文件夹 {inbox / quarter}"])
@@ -84,7 +105,8 @@ def run_quarter(
     run_config = {
         "resources": {
             "doudi": {"config": {"inbox": str(inbox), "warehouse": str(warehouse), "out": str(out), "memory_limit": memory_limit,
-                                 "link_backend": link_backend or os.environ.get("DOUDI_LINK_BACKEND", "duckdb")}}
+                                 "link_backend": link_backend or os.environ.get("DOUDI_LINK_BACKEND", "duckdb"),
+                                 "accept_drops": list(accept_drops)}}
         },
         # The CLI reports the outcome itself; Dagster's event log keeps the details.
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
@@ -94,6 +116,9 @@ def run_quarter(
         from pipelines.progress import PROGRESS_LOGGER
 
         run_config["loggers"][PROGRESS_LOGGER] = {"config": {"total_steps": len(job.graph.node_dict)}}
+    if os.environ.get(CRASH_ENV):  # tests/faults/test_crash.py only: kill this run at a named step
+        run_config["loggers"][CRASH_LOGGER] = {"config": {"at": os.environ[CRASH_ENV]}}
+    recovered: list[str] = []
     try:
         # Check the warehouse opens (key, lock) before starting, so a wrong key touches
         # nothing: an existing warehouse is first opened read-only, which writes no file.
@@ -102,14 +127,20 @@ def run_quarter(
                 pass
         warehouse.parent.mkdir(parents=True, exist_ok=True)  # the lock file sits beside the warehouse
         with warehouse_lock(warehouse):
-            with connect(warehouse):
-                pass
+            # No other run of this warehouse can be alive now: settle what a dead one left
+            # (its Dagster run, its audit rows, its temporary files), then record this run.
+            run_id = str(uuid.uuid4())
+            with connect(warehouse) as con:
+                recovered = recover(con, instance, warehouse, out, region, key.keys_by_dimension["quarter"])
+                start_run(con, run_id, quarter, region)
             result = job.execute_in_process(partition_key=key, run_config=run_config, instance=instance,
-                                            raise_on_error=False)
+                                            raise_on_error=False, run_id=run_id, tags={WAREHOUSE_TAG: str(warehouse.resolve())})
+            with contextlib.suppress(WarehouseError), connect(warehouse) as con:  # else the next run settles it
+                finish_run(con, run_id)
     except WarehouseError as exc:
-        return RunOutcome(quarter, EXIT_FAILED, region=region, messages=[str(exc)], seconds=time.time() - started)
+        return RunOutcome(quarter, EXIT_FAILED, region=region, messages=recovered + [str(exc)], seconds=time.time() - started)
     outcome = RunOutcome(quarter, EXIT_OK if result.success else EXIT_FAILED, region=region, run_id=result.run_id,
-                         seconds=time.time() - started)
+                         messages=list(recovered), seconds=time.time() - started)
     if result.success:
         return outcome
     with connect(warehouse, read_only=True) as con:
@@ -142,12 +173,52 @@ def _step_failures(result) -> tuple[list[str], bool]:
                 refused = True
                 messages.append(redact(user.description or ""))
                 continue
+            if user is not None and user.description:  # a dg.Failure says in the operator's words what failed
+                messages.append(redact(user.description))
+                continue
             error = data.error if data else None
             while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause  # the user code's own exception, not Dagster's wrapper
             detail = f"{error.cls_name}: {error.message.strip().splitlines()[0][:300]}" if error else "unknown error"
             messages.append(f"步骤失败 {event.step_key}: {redact(detail)}")
     return messages, refused
+
+
+def export_quarter(quarter: str, warehouse: Path, out: Path, region: str = "all") -> tuple[RunOutcome, list[dict], Path | None]:
+    """Write the township lists and the report of an already published quarter again, from the
+    warehouse (the export assets' own functions, under the warehouse lock); idempotent.
+    Returns the outcome, the workbooks written and the report's path."""
+    from pipelines.exports.assets import ExportFailed, write_lists, write_report
+    from pipelines.partitions import partition_key
+    from pipelines.quarters import Quarter
+    from warehouse.connection import WarehouseError, connect, table_exists, warehouse_lock
+
+    started = time.time()
+    try:
+        partition_key(quarter, region)
+        quarter = str(Quarter.parse(quarter))
+    except ValueError as exc:
+        return RunOutcome(str(quarter), EXIT_REFUSED, region=str(region), messages=[str(exc)]), [], None
+    warehouse, out = (Path(str(p).replace("{region}", region)) for p in (warehouse, out))
+    if not warehouse.exists():
+        return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=[f"没有数据仓库 {warehouse}"]), [], None
+    run_id = f"export-{uuid.uuid4()}"
+    try:
+        with warehouse_lock(warehouse):
+            with connect(warehouse, read_only=True) as con:
+                published = table_exists(con, "audit", "publications") and con.execute(
+                    "SELECT count(*) FROM audit.publications WHERE quarter = ?", [quarter]).fetchone()[0]
+            if not published:
+                return RunOutcome(quarter, EXIT_REFUSED, region=region, seconds=time.time() - started, messages=[
+                    f"{quarter} 尚未发布（数据仓库 {warehouse} 中没有该季度的发布记录），没有可重写的清单和报告；"
+                    f"请先运行 doudi run --quarter {quarter}"]), [], None
+            with connect(warehouse) as con:
+                written = write_lists(con, run_id, quarter, out, region)
+                report = write_report(con, run_id, quarter, out, region)
+    except (WarehouseError, ExportFailed) as exc:
+        return RunOutcome(quarter, EXIT_FAILED, region=region, run_id=run_id, messages=[redact(str(exc))],
+                          seconds=time.time() - started), [], None
+    return RunOutcome(quarter, EXIT_OK, region=region, run_id=run_id, seconds=time.time() - started), written, report
 
 
 def run_national_quarter(
@@ -208,11 +279,13 @@ def _print_outcome(outcome: RunOutcome) -> None:
 
 def cmd_run(args) -> int:
     from pipelines.progress import print_summary, read_summary
+    from warehouse.connection import published_copy_path
 
     if not args.quiet:
         print(f"{args.quarter}{'' if args.region == 'all' else f' [{args.region}]'}：开始运行", flush=True)
     outcome = run_quarter(Path(args.inbox), args.quarter, Path(args.warehouse), Path(args.out), args.memory_limit,
-                          link_backend=args.link_backend, region=args.region, progress=not args.quiet)
+                          link_backend=args.link_backend, region=args.region, progress=not args.quiet,
+                          accept_drops=args.accept_drop)
     _print_outcome(outcome)
     warehouse, out = (Path(p.replace("{region}", outcome.region)) for p in (args.warehouse, args.out))
     summary = read_summary(warehouse, outcome)
@@ -221,8 +294,19 @@ def cmd_run(args) -> int:
         print(f"  warehouse: {warehouse.resolve()}")
         print(f"  lists:     {(out / outcome.quarter / 'lists').resolve()}")
         print(f"  report:    {(out / outcome.quarter / 'report.html').resolve()}")
+        print(f"  analysts:  {published_copy_path(warehouse.resolve())}（分析人员只读打开的发布副本）")
     if args.json:
         Path(args.json).write_text(json.dumps(summary.as_json(), ensure_ascii=False, indent=2), encoding="utf-8")
+    return outcome.exit_code
+
+
+def cmd_export(args) -> int:
+    outcome, written, report = export_quarter(args.quarter, Path(args.warehouse), Path(args.out), region=args.region)
+    _print_outcome(outcome)
+    if outcome.exit_code == EXIT_OK:
+        out = Path(args.out.replace("{region}", outcome.region))
+        print(f"  核查清单 {len(written)} 份，{sum(w['rows'] for w in written):,} 行：{(out / outcome.quarter / 'lists').resolve()}")
+        print(f"  季度报告：{report.resolve()}")
     return outcome.exit_code
 
 
@@ -323,7 +407,7 @@ def cmd_demo(args) -> int:
         if outcome.exit_code:
             break
     print(f"\nwarehouse: {warehouse.resolve()}")
-    print(f"lists:     {(out).resolve()}/<季度>/lists/<区县代码>/<乡镇>.xlsx")
+    print(f"lists:     {(out).resolve()}/<季度>/lists/<区县代码>/<乡镇代码>_<乡镇>.xlsx")
     for quarter in quarters:
         print(f"report:    {(out / str(quarter) / 'report.html').resolve()}")
     print(f"truth:     {(inbox / 'truth').resolve()}")
@@ -441,7 +525,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="收件箱、数据仓库和输出文件夹所属的地区（Dagster 分区；路径中的 {region} 替换为它）（默认：%(default)s）")
     p.add_argument("--json", metavar="FILE", help="另把运行摘要（各数据源行数、比对、预警、未通过的检查）写成 JSON 文件")
     p.add_argument("--quiet", action="store_true", help="不显示每个步骤的进度，只显示结果和摘要")
+    p.add_argument("--accept-drop", action="append", default=[], metavar="SOURCE:COUNTY",
+                   help="确认某数据源比上季度少得多是真实情况（如区县合并），本次照常发布并记入 audit.accepted_drops；"
+                        "COUNTY 为区县代码、无数据行的文件名（不含扩展名）或 *（该数据源全部）；可写多次")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("export", help="从数据仓库重写一个已发布季度（一个地区）的核查清单和季度报告，不重跑其他步骤；可重复运行")
+    p.add_argument("--quarter", required=True, help=quarter_help)
+    _env_option(p, "--warehouse", "warehouse", "数据仓库文件（DuckDB）")
+    _env_option(p, "--out", "out", "输出文件夹：<季度>/lists/ 核查清单、<季度>/report.html 季度报告")
+    p.add_argument("--region", default="all",
+                   help="数据仓库和输出文件夹所属的地区（路径中的 {region} 替换为它）（默认：%(default)s）")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("national", help="在各地区数据仓库之上做一个季度的跨地区比对（D03、外地登记死亡的 D01）")
     p.add_argument("--quarter", required=True, help=quarter_help)

@@ -487,8 +487,39 @@ def _type_text(col) -> str:
     if col.minimum is not None:
         extras.append(f"at least {col.minimum}")
     if col.type == "money":
-        extras.append("negative allowed" if col.allow_negative else "negative is unreadable")
+        extras.append("negative allowed" if col.allow_negative else "a negative amount quarantines the row")
+    if col.not_after_extract:
+        extras.append("never after the extract date")
     return text + (f" ({', '.join(extras)})" if extras else "")
+
+
+def _impossible_rows(spec) -> list[list[str]]:
+    """(reason code, column, when) of the values of `spec` that cannot be true and send the
+    row to quarantine (`pipelines.ingest.load`: clean_batch, quarantine_impossible_rows)."""
+    from pipelines.ingest.load import DATE_AFTER_EXTRACT, EXTRACT_GRACE_QUARTERS, NEGATIVE_AMOUNT
+
+    quarters = "the quarter after" if EXTRACT_GRACE_QUARTERS == 1 else f"{EXTRACT_GRACE_QUARTERS} quarters after"
+    rows = []
+    for col in spec.columns:
+        where = f"{_code(col.name)} ({col.headers[0]})"
+        if col.type == "money" and not col.allow_negative:
+            rows.append([_code(NEGATIVE_AMOUNT), where, "the amount is negative"])
+        if col.not_after_extract:
+            rows.append([_code(DATE_AFTER_EXTRACT), where,
+                         f"the date is after the latest day the delivery can have been extracted: the end of {quarters} "
+                         "the delivery's quarter, or the day of the run if that is earlier"])
+    for ref in spec.references:
+        col = spec.column(ref.column)
+        rows.append([_code(ref.reason_code), f"{_code(col.name)} ({col.headers[0]})",
+                     f"no row loaded from `{ref.source}/` for the same quarter has this {_key_headers(ref.source)} "
+                     f"(`{ref.source}/` is loaded first): {ref.reason}"])
+    return rows
+
+
+def _key_headers(source_name: str) -> str:
+    from sources.registry import source
+
+    return "、".join(source(source_name).column(k).headers[0] for k in source(source_name).key)
 
 
 def _setting_text(value) -> str:
@@ -572,6 +603,10 @@ def inbox_page() -> str:
         if row_rules:
             parts.append("Rows that break a department rule are quarantined:")
             parts.append(_table(["reason code", "reason"], [[_code(f"rule:{r.code}"), r.reason] for r in row_rules]))
+        impossible = _impossible_rows(spec)
+        if impossible:
+            parts.append("Rows holding a value that cannot be true are quarantined:")
+            parts.append(_table(["reason code", "column", "when"], impossible))
         if (SUITE_DIR / f"{spec.source}.yaml").exists():
             suite = declared_suite(spec.source)
             parts.append(f"Data checks ({_code_file(_relative(SUITE_DIR / (spec.source + '.yaml')))}; "
@@ -707,7 +742,7 @@ def outputs_page() -> str:
             con.close()
     parts.append("## Township workbooks")
     parts.append(
-        "`OUT/<Q>/lists/<区县代码>/<乡镇>.xlsx`: one sheet per rule kind ("
+        "`OUT/<Q>/lists/<区县代码>/<乡镇代码>_<乡镇>.xlsx`: one sheet per rule kind ("
         + ", ".join(f"{title} for {kind}" for kind, title in lists.SHEETS)
         + "), with these columns in this order, 核查结果 offering " + " / ".join(lists.VERIFICATION_CHOICES) + ":"
     )
