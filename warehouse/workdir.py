@@ -110,6 +110,9 @@ def sweep(warehouse: str | Path, out: str | Path | None = None, list_prefix: str
     folder = Path(str(Path(warehouse).resolve()) + WORK_SUFFIX)
     if folder.is_dir():
         for entry in sorted(folder.iterdir()):
+            owner = _SPARK_OWNER.match(entry.name)
+            if owner and _alive(int(owner.group(1))):
+                continue
             _remove(entry)
             removed.append(f"{folder.name}/{entry.name}")
     # A Spark session's scratch sits in the system's temporary folder (pipelines/link/spark.py:
