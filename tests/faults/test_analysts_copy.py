@@ -73,15 +73,8 @@ def inbox(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def instance():
-    import dagster as dg
-
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def published(inbox, instance, tmp_path_factory):
+def published(inbox, dagster_instance, tmp_path_factory):
+    instance = dagster_instance
     """A warehouse whose copy was first written empty (the version a reader holds), then the
     quarter run while the reader holds it."""
     root = tmp_path_factory.mktemp("published")
@@ -159,11 +152,11 @@ def test_the_copy_holds_no_name_or_id_number(published):
             assert found(con, schema, table, column) == 0, f"{schema}.{table}.{column} holds a person's name or ID number"
 
 
-def test_a_reader_of_the_warehouse_itself_stops_the_run_and_is_told_of_the_copy(published, inbox, instance, tmp_path):
+def test_a_reader_of_the_warehouse_itself_stops_the_run_and_is_told_of_the_copy(published, inbox, dagster_instance, tmp_path):
     warehouse, copy, *_ = published
     reader = _hold(READER, str(warehouse))
     try:
-        outcome = run_quarter(inbox, QUARTER, warehouse, tmp_path / "out", instance=instance)
+        outcome = run_quarter(inbox, QUARTER, warehouse, tmp_path / "out", instance=dagster_instance)
     finally:
         _release(reader)
     assert outcome.exit_code == EXIT_FAILED
