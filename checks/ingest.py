@@ -29,7 +29,7 @@ import duckdb
 
 from checks.gx_suites import describe_failures, validate_source
 from pipelines.quarters import Quarter
-from pipelines.rules.params import Parameters
+from pipelines.policy.params import Parameters
 from sources.divisions import county_name
 from sources.registry import SourceSpec, source
 

@@ -10,7 +10,7 @@ persisting and resolved; the data checks that failed. `RunSummary.as_json()` is 
 for scripts (`doudi run --json FILE`).
 
 Counts, codes and file names only: no name or ID number is in any of it (the messages of
-refused inputs name files, rows and columns; `pipelines.cli.redact` masks anything that
+refused inputs name files, rows and columns; `pipelines.run.redact` masks anything that
 looks like an ID number).
 """
 

@@ -2,13 +2,13 @@
 
 Each page is built from what the pipeline itself reads, so it cannot drift from it:
 
-  docs/cli.md                         the command line: `pipelines.cli.build_parser()`
+  docs/cli.md                         the command line: `pipelines.commands.build_parser()`
   docs/rules.md                       the rule catalog (every `RULE` in `pipelines/rules/<kind>/`,
                                       found as the engine finds them) and the dated, cited
-                                      parameters (`pipelines/rules/parameters/*.yaml`, read
-                                      through `pipelines.rules.params`)
+                                      parameters (`pipelines/policy/parameters/*.yaml`, read
+                                      through `pipelines.policy.params`)
   docs/inbox-sources.md               each inbox folder's headers, accepted aliases, types and
-                                      required flags (`sources/aliases/*.yaml` through
+                                      required flags (`sources/departments/*.yaml` through
                                       `sources.registry`), the department row rules, and the
                                       data checks on each source (`checks/suites/*.yaml`)
   docs/outputs-columns.md             the warehouse's tables and columns (`warehouse/schema.sql`,
@@ -197,9 +197,9 @@ def _default_text(action: argparse.Action) -> str:
 
 
 def cli_page() -> str:
-    from pipelines import cli
+    from pipelines import commands, run
 
-    parser = cli.build_parser()
+    parser = commands.build_parser()
     commands = [(path, sub, help_) for path, sub, help_ in _walk(parser) if path]
     summary = _table(
         ["command", "what it does"],
@@ -227,12 +227,12 @@ def cli_page() -> str:
         sections.append("\n\n".join(body))
     exit_codes = (
         f"## Exit codes\n\n"
-        f"Every command exits with {cli.EXIT_OK} when it succeeded. `doudi run` and `doudi national` exit with "
-        f"{cli.EXIT_REFUSED} when the input was refused: a source folder or a required column is missing, a "
+        f"Every command exits with {run.EXIT_OK} when it succeeded. `doudi run` and `doudi national` exit with "
+        f"{run.EXIT_REFUSED} when the input was refused: a source folder or a required column is missing, a "
         "file cannot be read, a blocking data check failed, the quarter or region is mistyped, or (national) a "
         "region's warehouse is missing or has not published the quarter. The message names the file and the "
         "column or check that failed, and nothing of that quarter is published: `marts` keeps what it held. "
-        f"Any other failure exits with {cli.EXIT_FAILED}, naming the step that failed. A quarter may be run again; "
+        f"Any other failure exits with {run.EXIT_FAILED}, naming the step that failed. A quarter may be run again; "
         "its rows are replaced, never duplicated."
     )
     intro = (
@@ -244,7 +244,7 @@ def cli_page() -> str:
         "is then none, filled in after parsing, so this page is the same on every machine)."
     )
     return _page(
-        _generated_note("pipelines/cli.py (build_parser)"),
+        _generated_note("pipelines/commands.py (build_parser)"),
         intro,
         summary,
         exit_codes,
@@ -333,7 +333,7 @@ def rules_page() -> str:
     from pipelines.link import thresholds
     from pipelines.rules import catalog, engine, records
     from pipelines.rules.catalog import KINDS, all_rules, rules_of
-    from pipelines.rules.params import PARAMETER_DIR, default_parameters
+    from pipelines.policy.params import PARAMETER_DIR, default_parameters
 
     rules = all_rules()
     modules = _rule_modules()
@@ -366,7 +366,7 @@ def rules_page() -> str:
         "# Warning rules and their parameters",
         "Every warning doudi raises comes from one rule, one Python module per rule in "
         "`pipelines/rules/<kind>/`, and every number a rule uses from a dated, cited parameter in "
-        "`pipelines/rules/parameters/`. This page is built from those modules and files. Each rule below shows its "
+        "`pipelines/policy/parameters/`. This page is built from those modules and files. Each rule below shows its "
         "code, title, kind, scope (a warning on a member or on a household), the colours its SQL can give, the "
         "policy clause the lists cite (政策依据), the default action (处理建议: a rule may word its own per case), "
         "the parameters bound into its SQL, the tables it reads, its docstring (the clause and the condition, as "
@@ -382,7 +382,7 @@ def rules_page() -> str:
         "```text\n" + inspect.cleandoc(catalog.__doc__) + "\n```",
         "```text\n" + inspect.cleandoc(engine.__doc__) + "\n```",
     )
-    parts = [_generated_note("pipelines/rules/<kind>/*.py", "pipelines/rules/parameters/*.yaml"), intro,
+    parts = [_generated_note("pipelines/rules/<kind>/*.py", "pipelines/policy/parameters/*.yaml"), intro,
              "## Rules at a glance", glance]
     kind_titles = {"ineligibility": "Likely ineligible", "need": "Assistance needs", "data_quality": "Data quality"}
     for kind in KINDS:
@@ -538,7 +538,7 @@ def _kwargs_text(kwargs: dict) -> str:
 
 def inbox_page() -> str:
     from checks.gx_suites import SUITE_DIR, declared_suite
-    from sources.registry import ALIAS_DIR, COLUMN_TYPES, all_sources
+    from sources.registry import SPEC_DIR, COLUMN_TYPES, all_sources
 
     missing_words = sorted(COLUMN_TYPES - TYPE_WORDS.keys())
     if missing_words:
@@ -554,7 +554,7 @@ def inbox_page() -> str:
         ],
     )
     parts = [
-        _generated_note("sources/aliases/*.yaml", "sources/<source>.py", "checks/suites/*.yaml"),
+        _generated_note("sources/departments/*.yaml", "sources/<source>.py", "checks/suites/*.yaml"),
         "# Inbox sources: headers, aliases, types",
         "What each folder of `inbox/<Q>/` must hold, column by column, as the readers take it. The first header "
         "of each column is the usual one; any of the others is accepted too. Headers are compared after NFKC "
@@ -579,7 +579,7 @@ def inbox_page() -> str:
             ["delivery", DELIVERY_WORDS.get(spec.delivery, spec.delivery)],
             ["key", ", ".join(f"{_code(k)} ({spec.column(k).headers[0]})" for k in spec.key)],
             ["workbooks", "every sheet that has the required columns" if spec.all_sheets else "the first sheet"],
-            ["specification", _code_file(_relative(ALIAS_DIR / (spec.source + '.yaml')))],
+            ["specification", _code_file(_relative(SPEC_DIR / (spec.source + '.yaml')))],
         ]
         if module is not None and hasattr(module, "derive"):
             path = _relative(module.__file__)
@@ -682,7 +682,7 @@ def outputs_page() -> str:
     national_sql_path = REPO_ROOT / "warehouse" / "national" / "schema.sql"
     schema_sql = SCHEMA_SQL.read_text(encoding="utf-8")
     parts = [
-        _generated_note("warehouse/schema.sql", "sources/aliases/*.yaml", "warehouse/national/schema.sql",
+        _generated_note("warehouse/schema.sql", "sources/departments/*.yaml", "warehouse/national/schema.sql",
                         "pipelines/exports/lists.py"),
         "# Output columns: warehouse tables and township workbooks",
         "The warehouse's schemas, tables, views and columns as the project creates them, and the columns of the "

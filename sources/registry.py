@@ -1,4 +1,4 @@
-"""Source specifications, read from `sources/aliases/<source>.yaml`.
+"""Department specifications, one file per source: `sources/departments/<source>.yaml`.
 
 Each department extract is described as data: which inbox folder it comes from, its key,
 and for every canonical column the Chinese headers departments use for it (aliases), its
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-ALIAS_DIR = Path(__file__).with_name("aliases")
+SPEC_DIR = Path(__file__).with_name("departments")
 
 COLUMN_TYPES = {"key", "text", "county_code", "name", "id_number", "date", "money", "integer", "enum", "boolean"}
 DELIVERIES = {"roster", "accumulating", "full_stock"}
@@ -240,7 +240,7 @@ def _load(path: Path) -> SourceSpec:
 
 @functools.cache
 def all_sources() -> tuple[SourceSpec, ...]:
-    specs = {p.stem: _load(p) for p in ALIAS_DIR.glob("*.yaml")}
+    specs = {p.stem: _load(p) for p in SPEC_DIR.glob("*.yaml")}
     ordered = [specs.pop(name) for name in SOURCE_ORDER if name in specs]
     ordered = tuple(ordered + [specs[k] for k in sorted(specs)])
     # A referenced source is listed (and so loaded, by whoever loads in this order) first.

@@ -45,7 +45,7 @@ def dagster_instance():
 @pytest.fixture(scope="session")
 def run_province(small_province, tmp_path_factory, dagster_instance) -> RunProvince:
     """Both quarters of the small province run in order on a fresh warehouse."""
-    from pipelines.cli import run_quarter
+    from pipelines.run import run_quarter
 
     root = tmp_path_factory.mktemp("run")
     warehouse, out = root / "warehouse.duckdb", root / "out"
@@ -83,7 +83,7 @@ def country(tmp_path_factory) -> Country:
 def country_in_one_warehouse(country, dagster_instance) -> Path:
     """The whole country's quarter run in one warehouse (DuckDB linkage): the reference the
     regional runs with the national step, and the Spark backend, are compared with."""
-    from pipelines.cli import EXIT_OK, run_quarter
+    from pipelines.run import EXIT_OK, run_quarter
 
     warehouse = country.root / "duckdb.duckdb"
     outcome = run_quarter(country.inbox, country.quarter, warehouse, country.root / "out-duckdb", instance=dagster_instance)

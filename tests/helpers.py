@@ -25,7 +25,7 @@ def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int,
     """A generated inbox (with truth/ beside the quarters) in a fresh temporary folder:
     `<tmp>/<name>N/inbox`; the folder around it is free for warehouses and outputs."""
     from pipelines.quarters import quarter_range
-    from pipelines.synth.generate import generate
+    from devtools.synth.generate import generate
 
     inbox = tmp_path_factory.mktemp(name) / "inbox"
     generate(inbox, quarter_range(quarters), households=households, seed=seed, **config)
@@ -33,13 +33,13 @@ def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int,
 
 
 def synthetic_country(tmp_path_factory, name: str, quarters: str, households: int, seed: int, **config) -> Path:
-    """A generated country of several provinces (pipelines.synth.geography.COUNTRY_COUNTIES)
+    """A generated country of several provinces (devtools.synth.geography.COUNTRY_COUNTIES)
     in a fresh temporary folder: one inbox per province in `<tmp>/<name>N/regions/<province>/`,
     the truth in `regions/truth/`, and all provinces' files merged into one inbox in `inbox/`
     (the same deliveries, for a run of the whole country in one warehouse)."""
     from pipelines.quarters import quarter_range
-    from pipelines.synth.generate import RegionSplit, generate, merge_region_inboxes
-    from pipelines.synth.geography import COUNTRY_COUNTIES
+    from devtools.synth.generate import RegionSplit, generate, merge_region_inboxes
+    from devtools.synth.geography import COUNTRY_COUNTIES
 
     root = tmp_path_factory.mktemp(name)
     generate(root / "regions", quarter_range(quarters), households=households, seed=seed, regions=RegionSplit(),

@@ -1,6 +1,6 @@
 -- The warehouse's fixed tables. Applied on every connection (idempotent).
 -- Staging and quarantine tables, one per source, are created from the source
--- specifications (sources/aliases/*.yaml); see sources.registry.
+-- specifications (sources/departments/*.yaml); see sources.registry.
 
 CREATE SCHEMA IF NOT EXISTS staging;     -- cleaned, typed deliveries, one row per record, by delivery quarter
 CREATE SCHEMA IF NOT EXISTS quarantine;  -- every row read but not loaded, with the reason

@@ -41,8 +41,8 @@ import polars as pl
 from pipelines.link import corroboration, model, thresholds
 from pipelines.link.names import first_character_pinyin, name_keys
 from pipelines.link.probabilistic import ScoredPairs, score
-from pipelines.quarters import Quarter, add_months
-from pipelines.rules.params import default_parameters
+from pipelines.quarters import Quarter
+from pipelines.policy.window import history_window
 from warehouse.models import materialize
 from warehouse.workdir import work_dir_of
 
@@ -74,8 +74,8 @@ class LinkReport:
 
 
 def link_params(quarter: Quarter) -> dict:
-    lookback = default_parameters().at(quarter.end)["rigid_expenditure_lookback_months"]
-    return {"quarter": str(quarter), "q_end": quarter.end, "lookback_start": add_months(quarter.end, -lookback)}
+    window = history_window(quarter)
+    return {"quarter": str(quarter), "q_end": window.end, "lookback_start": window.start}
 
 
 def with_name_keys(frame: pl.DataFrame) -> pl.DataFrame:

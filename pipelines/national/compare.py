@@ -45,7 +45,7 @@ from pipelines.partitions import check_region
 from pipelines.quarters import Quarter
 from pipelines.rules.catalog import rule
 from pipelines.rules.engine import prepare_inputs, run_rule
-from pipelines.rules.params import default_parameters
+from pipelines.policy.params import default_parameters
 from warehouse.connection import attach_read_only, connect, warehouse_lock
 from warehouse.models import bind, model_sql
 

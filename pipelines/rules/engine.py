@@ -30,9 +30,10 @@ import duckdb
 
 from pipelines.link import thresholds
 from pipelines.link.corroboration import CORROBORATED_SQL
-from pipelines.quarters import Quarter, add_months
+from pipelines.quarters import Quarter
 from pipelines.rules.catalog import Rule, rules_of
-from pipelines.rules.params import ParameterSet, default_parameters
+from pipelines.policy.params import ParameterSet, default_parameters
+from pipelines.policy.window import history_window
 from pipelines.rules.records import apply_identity_caveat, attach_records, record_lookup_sql
 from warehouse.models import bind, materialize
 
@@ -78,9 +79,8 @@ def needed_inputs(rules: list[Rule]) -> list[str]:
 def prepare_inputs(con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet, rules: list[Rule]) -> dict:
     """Build the shared input tables `rules` read; return the base SQL parameters."""
     wanted = needed_inputs(rules)
-    lookback = params["rigid_expenditure_lookback_months"]
     base = quarter_params(quarter) | {
-        "lookback_start": add_months(quarter.end, -lookback),
+        "lookback_start": history_window(quarter, params).start,
         "default_monthly_standard_yuan": sql_value(params["default_monthly_standard_yuan"]),
         "default_disposable_income_yuan": sql_value(params["default_disposable_income_yuan"]),
     }

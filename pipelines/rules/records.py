@@ -5,7 +5,7 @@ A member warning names its records in `basis` (`death:GA2025…`). After a famil
 have run, `attach_records` looks each one up — the latest copy delivered up to the
 quarter, in the staging table its source spec names, with the name and ID number as
 written and the record's date and detail (`record_date`, `record_detail` in
-`sources/aliases/<source>.yaml`) — together with how the linker matched it to the member
+`sources/departments/<source>.yaml`) — together with how the linker matched it to the member
 (`linked.matches`: method, probability, id_agreement, name_agreement), and writes the list
 into the warning's evidence as `records`. The lists render it in Chinese
 (`pipelines/exports/evidence.py`).

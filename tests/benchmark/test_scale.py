@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.bench import SCALES, run_bench
+from devtools.bench import SCALES, run_bench
 
 pytestmark = pytest.mark.benchmark
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED, main
+from pipelines.run import EXIT_OK, EXIT_REFUSED
+from pipelines.cli import main
 from pipelines.exports.assets import _log
 from pipelines.exports.lists import export_lists
 from warehouse.connection import connect
@@ -188,7 +189,7 @@ def test_a_failed_export_step_fails_the_run_with_a_chinese_reason(tmp_path, monk
     """Through Dagster, as in `doudi run`: the assets use the same functions as `doudi export`."""
     import dagster as dg
 
-    from pipelines.cli import _step_failures
+    from pipelines.run import _step_failures
     from pipelines.exports import lists
     from pipelines.exports.assets import EXPORT_ASSETS
     from pipelines.partitions import partition_key, register_regions

@@ -10,7 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.cli import EXIT_FAILED, EXIT_OK, main
+from pipelines.run import EXIT_FAILED, EXIT_OK
+from pipelines.cli import main
 from warehouse.connection import WarehouseError, connect
 from tests.helpers import synthetic_inbox
 

@@ -15,7 +15,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.cli import EXIT_OK, run_quarter
+from pipelines.run import EXIT_OK, run_quarter
 from tests.rules.runner import build_inbox
 
 HOUSEHOLDS = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from pipelines.evaluate import LINK_KEY, load_truth
+from devtools.evaluate import LINK_KEY, load_truth
 from pipelines.link import thresholds
 
 

@@ -24,7 +24,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED, RunOutcome, main, run_national_quarter, run_quarter
+from pipelines.run import EXIT_OK, EXIT_REFUSED, RunOutcome, run_national_quarter, run_quarter
+from pipelines.cli import main
 from pipelines.national.compare import LIST_NAME, NationalRefused, run_national
 from pipelines.partitions import quarter_from_key
 from pipelines.quarters import Quarter

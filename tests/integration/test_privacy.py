@@ -23,7 +23,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.cli import EXIT_OK, EXIT_REFUSED, main
+from pipelines.run import EXIT_OK, EXIT_REFUSED
+from pipelines.cli import main
 from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2"]

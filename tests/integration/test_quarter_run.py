@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.cli import EXIT_OK, run_quarter
-from pipelines.evaluate import evaluate
+from pipelines.run import EXIT_OK, run_quarter
+from devtools.evaluate import evaluate
 
 CONTRACT_COLUMNS = {
     "linked.matches": ["quarter", "source", "record_key", "member_id", "match_probability", "match_method"],

@@ -14,7 +14,7 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.cli import EXIT_OK, run_quarter
+from pipelines.run import EXIT_OK, run_quarter
 from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES, safe_file_name
 from tests.helpers import synthetic_inbox
 

@@ -15,7 +15,7 @@ import time
 import duckdb
 import pytest
 
-from pipelines.cli import EXIT_OK, run_quarter
+from pipelines.run import EXIT_OK, run_quarter
 from tests.helpers import REQUIRES_SPARK
 
 pytestmark = REQUIRES_SPARK

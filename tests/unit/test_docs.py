@@ -12,7 +12,7 @@ import pytest
 
 from pipelines import reference
 from pipelines.rules.catalog import all_rules, rule
-from pipelines.rules.params import default_parameters
+from pipelines.policy.params import default_parameters
 from sources.registry import all_sources
 
 ROOT = reference.REPO_ROOT
@@ -59,7 +59,7 @@ def test_generated_pages_cover_the_code(generated):
         for col in spec.columns:
             for header in col.headers:
                 assert header in inbox, (spec.source, header)
-    from pipelines.cli import build_parser
+    from pipelines.commands import build_parser
 
     for action in build_parser()._actions:
         if hasattr(action, "choices") and isinstance(action.choices, dict):

@@ -6,7 +6,7 @@ import re
 
 from pipelines.exports.evidence import RENDERERS
 from pipelines.rules.catalog import all_rules
-from pipelines.rules.params import default_parameters
+from pipelines.policy.params import default_parameters
 from warehouse.models import parameters_of
 
 RULES_MD = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01", "Q02"]

@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 
 from pipelines.ingest.load import DATE_AFTER_EXTRACT, latest_extract_date
-from pipelines.synth.hazards import add_hazards
-from pipelines.synth.identity import check_chars
-from pipelines.synth.messiness import choose_id_damage, render_ids, render_names
-from pipelines.synth.world import World, school_year_of
+from devtools.synth.hazards import add_hazards
+from devtools.synth.identity import check_chars
+from devtools.synth.messiness import choose_id_damage, render_ids, render_names
+from devtools.synth.world import World, school_year_of
 
 ID_DAMAGE_RATES = {
     "medical": {"missing": 0.008, "typo_sub": 0.006, "typo_swap": 0.003, "format": 0.03, "legacy15": 0.02},

@@ -1,6 +1,6 @@
 """Train the person-linkage model and write it to `model/<version>.json`.
 
-    python -m pipelines.link.train [--households 20000] [--seed 7]
+    python -m devtools.train [--households 20000] [--seed 7]
 
 Trained on a synthetic province (there is no real data in this repository), on the pairs
 the linker actually scores: records whose ID is damaged or partial, and records whose
@@ -85,7 +85,7 @@ def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
     from splink.internals.duckdb.database_api import DuckDBAPI
 
     from pipelines.ingest.load import load_source
-    from pipelines.synth.generate import generate
+    from devtools.synth.generate import generate
     from sources.registry import all_sources
 
     quarter = quarter_range("2025Q1")[0]

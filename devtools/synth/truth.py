@@ -11,7 +11,7 @@ class saying what a linker needs to find it:
                  Q02 for the caseworker), a mistyped ID that still passes its check digit,
                  or a valid ID one digit from the member's mistyped roster ID, with a name
                  only near the member's (to the sibling rule, a twin)
-The identity hazards (pipelines/synth/hazards.py: another person's record under a member's
+The identity hazards (devtools/synth/hazards.py: another person's record under a member's
 ID, a newborn's bill under the mother's, a twin's record) are nobody's on the roster: no
 link. `hazards.csv` lists them.
 
@@ -34,9 +34,9 @@ import unicodedata
 import polars as pl
 
 from pipelines.quarters import Quarter, add_months
-from pipelines.synth.hazards import edit_distance
-from pipelines.synth.world import World
-from pipelines.synth.writer import KEY_COLUMN
+from devtools.synth.hazards import edit_distance
+from devtools.synth.world import World
+from devtools.synth.writer import KEY_COLUMN
 
 READABLE = {"none", "format", "legacy15", "from_certificate", "from_student_no"}
 PAYING = ["低保", "支出型低保", "特困"]

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.synth.extracts import Delivery
-from pipelines.synth.messiness import DATE_STYLES, MONEY_STYLES, excel_rounded, excel_text, render_dates, render_money
+from devtools.synth.extracts import Delivery
+from devtools.synth.messiness import DATE_STYLES, MONEY_STYLES, excel_rounded, excel_text, render_dates, render_money
 from sources.registry import SourceSpec, source
 
 KEY_COLUMN = {

@@ -18,8 +18,8 @@ import numpy as np
 import polars as pl
 
 from pipelines.quarters import Quarter, add_months
-from pipelines.synth.geography import OUTSIDE_REGIONS, build_geography
-from pipelines.synth.identity import make_ids, make_names, to_legacy15
+from devtools.synth.geography import OUTSIDE_REGIONS, build_geography
+from devtools.synth.identity import make_ids, make_names, to_legacy15
 
 CATEGORIES = ["低保", "支出型低保", "特困", "低保边缘", "刚性支出困难", "防返贫监测"]
 CATEGORY_SHARES = [0.52, 0.06, 0.12, 0.15, 0.07, 0.08]
@@ -360,7 +360,7 @@ def _add_duplicate_enrolments(rng, config: SynthConfig, memberships: pl.DataFram
 
 def _corrupt_one_digit(rng, ids: np.ndarray) -> np.ndarray:
     """Change one digit (not the check digit) so that the check digit no longer fits."""
-    from pipelines.synth.identity import check_chars
+    from devtools.synth.identity import check_chars
 
     out = np.asarray(ids, dtype="<U18").copy()
     todo = np.arange(len(out))

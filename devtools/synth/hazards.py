@@ -30,7 +30,7 @@ import zlib
 import numpy as np
 import polars as pl
 
-from pipelines.synth.identity import GIVEN_CHARS, SURNAMES, check_chars
+from devtools.synth.identity import GIVEN_CHARS, SURNAMES, check_chars
 
 # Share of the delivery's rows, per source and hazard. Deaths and detentions are where a
 # copied ID does most harm (a stop warning), so they carry the most.
@@ -136,7 +136,7 @@ def _templates(rng, frame: pl.DataFrame, rate: float) -> pl.DataFrame:
 def _new_keys(source: str, q: int, rows: pl.DataFrame, start: int) -> pl.Series:
     """Keys of the source's form that the world never hands out; a certificate or G
     student number carries the ID the record is written with."""
-    from pipelines.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
+    from devtools.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
 
     index = np.arange(start, start + rows.height)
     if source == "death":
@@ -165,7 +165,7 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
     if not rates or frame.height == 0:
         return frame
     rng = np.random.default_rng([world.config.seed, q, zlib.crc32(source.encode()), part])
-    from pipelines.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
+    from devtools.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
 
     roster = _roster_people(world, q).with_columns(pl.col("person_id").cast(person_dtype))
     readable = roster.filter(pl.col("roster_id_kind").is_in(["exact", "format", "legacy15"]))

@@ -98,8 +98,8 @@ class RepeatResult:
 
 def ensure_data(scale: str, seed: int, cache: Path, quarters: list) -> Path:
     """Generate (once) the synthetic inbox for a scale; return the inbox folder."""
-    from pipelines.synth.generate import generate
-    from pipelines.synth.writer import WriterOptions
+    from devtools.synth.generate import generate
+    from devtools.synth.writer import WriterOptions
 
     label = f"{scale}-{seed}-{quarters[0]}-{quarters[-1]}"
     root = cache / label
@@ -128,7 +128,7 @@ def _stage_rows(con, quarter: str) -> dict[str, int]:
 def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | None) -> RepeatResult:
     import dagster as dg
 
-    from pipelines.cli import run_quarter
+    from pipelines.run import run_quarter
     from warehouse.connection import connect
 
     if work.exists():
@@ -173,7 +173,7 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
 def link_quality(inbox: Path, work: Path, quarter: str) -> list[dict]:
     import polars as pl
 
-    from pipelines.evaluate import link_scores, load_found, load_truth
+    from devtools.evaluate import link_scores, load_found, load_truth
 
     _, truth_links = load_truth(inbox / "truth")
     _, found_links, _ = load_found(work / "warehouse.duckdb")

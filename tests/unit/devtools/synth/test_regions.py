@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pipelines.synth.extracts import Delivery
-from pipelines.synth.generate import RegionSplit, _split_by_region, merge_region_inboxes
+from devtools.synth.extracts import Delivery
+from devtools.synth.generate import RegionSplit, _split_by_region, merge_region_inboxes
 
 NAMES = ["13", "14", "41"]
 

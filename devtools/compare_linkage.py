@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.evaluate import LINK_KEY, load_truth
+from devtools.evaluate import LINK_KEY, load_truth
 from pipelines.link import thresholds
 from pipelines.link.linker import deterministic_pairs, link_params, link_quarter
 from pipelines.quarters import Quarter, quarter_range

@@ -12,10 +12,10 @@ import numpy as np
 import polars as pl
 
 from pipelines.quarters import Quarter
-from pipelines.synth.extracts import MEDICAL_CHUNK_ROWS, Delivery, deliveries
-from pipelines.synth.truth import Truth
-from pipelines.synth.world import SynthConfig, build_world
-from pipelines.synth.writer import WriterOptions, write_delivery
+from devtools.synth.extracts import MEDICAL_CHUNK_ROWS, Delivery, deliveries
+from devtools.synth.truth import Truth
+from devtools.synth.world import SynthConfig, build_world
+from devtools.synth.writer import WriterOptions, write_delivery
 
 LINKED_SOURCES = ("medical", "disability", "education", "death", "detention")
 RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01", "Q02"]
@@ -122,7 +122,7 @@ def generate(
             written = meta.height if meta.height else delivery.records.height  # duplicate rows included
             kept = delivery.records
             if delivery.source in LINKED_SOURCES:
-                # and the hazard records (pipelines/synth/hazards.py), whoever they are about
+                # and the hazard records (devtools/synth/hazards.py), whoever they are about
                 ours = pl.col("__person_id").is_in(on_roster["person_id"].implode()) | pl.col("__hazard").is_not_null()
                 kept = kept.filter(ours)
                 meta = meta.with_columns(pl.lit(q).alias("q"))
@@ -191,7 +191,7 @@ TRUTH_README = """# truth/ — what the pipeline must find (synthetic data only)
   the warning rests on exact links only, on a fuzzy link, or on the roster alone. D01 is
   red only on a death record whose ID and name agree outright.
 - `hazards.csv`: delivered_quarter, source, record_key, hazard, person_id — the identity
-  hazards the generator planted (pipelines/synth/hazards.py): `id_copied` (another person's
+  hazards the generator planted (devtools/synth/hazards.py): `id_copied` (another person's
   record under a member's ID), `newborn` (a baby's settlement under the mother's ID),
   `sibling` (a twin's or sibling's record, its ID one or two digits from the member's) and
   `renamed` (the member's own record under a changed name). person_id is the roster person

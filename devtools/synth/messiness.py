@@ -140,7 +140,7 @@ def render_names(rng: np.random.Generator, names: pl.Series, rates: dict[str, fl
         variant[idx[moved]] = "traditional"
     idx = np.flatnonzero(mistyped & (np.strings.str_len(text) >= 2) & (np.strings.find(text, "·") < 0))
     if len(idx):  # the last character of the given name replaced by another common one
-        from pipelines.synth.identity import GIVEN_CHARS
+        from devtools.synth.identity import GIVEN_CHARS
 
         replacement = np.array(list(GIVEN_CHARS))[rng.integers(0, len(GIVEN_CHARS), len(idx))]
         changed = np.strings.add(np.strings.slice(text[idx], 0, -1), replacement)

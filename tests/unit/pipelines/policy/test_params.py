@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 
 from pipelines.rules.catalog import all_rules
-from pipelines.rules.params import ParameterError, Parameters, default_parameters
+from pipelines.policy.params import ParameterError, Parameters, default_parameters
 
 
 def test_every_value_carries_a_reference():

@@ -1,6 +1,6 @@
 """Timing the national step's linkage over the union of the regions (docs/scale-out.md).
 
-    python -m pipelines.national.measure --warehouse-glob 'DIR/*/doudi.duckdb' --quarter 2025Q1 \\
+    python -m devtools.measure_national --warehouse-glob 'DIR/*/doudi.duckdb' --quarter 2025Q1 \\
         --backend spark --repeat 3 [--json FILE]
 
 Builds the union of the regions' rosters and deaths once, as `doudi national` does, then
@@ -57,7 +57,7 @@ def measure(regions: dict[str, Path], quarter: str, backend: str, repeat: int, m
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipelines.national.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.measure_national", description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse-glob", required=True, help="the regions' warehouses, * standing for the region")
     parser.add_argument("--quarter", required=True)
     parser.add_argument("--backend", choices=["duckdb", "spark"], default="spark")
