@@ -29,8 +29,10 @@ import duckdb
 import polars as pl
 
 from pipelines.link import model
+from pipelines.link.extract_identities import materialize_extract_identities
 from pipelines.link.linker import link_params, with_name_keys
 from pipelines.link.probabilistic import SPLINK_COLUMNS
+from pipelines.link.sql_models import materialize_linkage
 from pipelines.quarters import quarter_range
 from warehouse.connection import connect
 from warehouse.models import materialize
@@ -51,8 +53,10 @@ def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl
     )
     with connect(warehouse) as con:
         params = link_params(quarter)
-        for name in ("int_roster", "int_extract_identities", "link_record_identities", "link_identities"):
-            materialize(con, f"intermediate/{name}", params)
+        materialize(con, "intermediate/int_roster", params)
+        materialize_extract_identities(con, params)
+        materialize(con, "intermediate/link_record_identities", params)
+        materialize_linkage(con, "intermediate/link_identities", params)  # its ID keys come from blocking.py
         # The linker's records are identities (link_record_identities); an identity is the
         # person of any of its records.
         keys = con.execute("SELECT source, record_key, identity_key AS unique_id FROM int_extract_identities").pl()
@@ -81,11 +85,11 @@ def _identities(warehouse: Path, quarter, truth: Path) -> tuple[pl.DataFrame, pl
 
 
 def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
-    from splink import Linker, block_on
+    from splink import Linker
     from splink.internals.duckdb.database_api import DuckDBAPI
 
-    from pipelines.ingest.load import load_source
     from devtools.synth.generate import generate
+    from pipelines.ingest.load import load_source
     from sources.registry import all_sources
 
     quarter = quarter_range("2025Q1")[0]
@@ -95,7 +99,7 @@ def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
         warehouse = Path(tmp) / "train.duckdb"
         with connect(warehouse) as con:
             for spec in all_sources():
-                load_source(con, spec, inbox / str(quarter), str(quarter), "train")
+                load_source(con, spec, inbox / str(quarter), quarter, "train")
         records, members = _identities(warehouse, quarter, inbox / "truth")
 
     con = duckdb.connect()
@@ -117,11 +121,11 @@ def train(households: int, seed: int, out: Path = model.MODEL_PATH) -> dict:
     linker.training.estimate_m_from_label_column("person_label")
     out.parent.mkdir(parents=True, exist_ok=True)
     linker.misc.save_model_to_json(str(out), overwrite=True)
-    trained = json.loads(out.read_text(encoding="utf-8"))
+    # The committed form: what was learned, no blocking rules (generated on every run).
+    trained = model.learned_model(json.loads(out.read_text(encoding="utf-8")))
     _set_rare_u(trained)
     _fill_prior_m(trained)
-    trained["additional_columns_to_retain"] = []
-    out.write_text(json.dumps(trained, ensure_ascii=False, indent=2), encoding="utf-8")
+    out.write_text(json.dumps(trained, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     meta = {
         "version": model.MODEL_VERSION,
         "trained_on": dt.date.today().isoformat(),

@@ -7,8 +7,10 @@ from pipelines.ingest.assets import staged_key
 from pipelines.link.linker import link_quarter
 from pipelines.partitions import partition_of, quarter_region
 from pipelines.resources import DoudiResource
+from sources.registry import linked_sources
 
-LINKED_SOURCES = ["medical", "disability", "education", "death", "detention"]
+# The departments whose records are linked (`person:` in their spec), in source order.
+LINKED_SOURCES = [spec.source for spec in linked_sources()]
 MATCHES_KEY = dg.AssetKey(["linked", "matches"])
 
 
@@ -19,7 +21,10 @@ MATCHES_KEY = dg.AssetKey(["linked", "matches"])
     partitions_def=quarter_region,
     group_name="link",
     kinds={"duckdb"},
-    description="每条部门记录与本季度花名册成员的比对结果：身份证号与姓名相互印证的精确比对（身份证号相同而姓名不符的记为身份信息冲突），再以 Splink 概率模型比对号码受损的记录；花名册内一人多户的查重",
+    description=(
+        "每条部门记录与本季度花名册成员的比对结果：身份证号与姓名相互印证的精确比对（身份证号相同而姓名不符的记为身份信息冲突），"
+        "再以 Splink 概率模型比对号码受损的记录；花名册内一人多户的查重"
+    ),
 )
 def linked_matches(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
     quarter, region = partition_of(context)

@@ -39,12 +39,15 @@ import duckdb
 import polars as pl
 
 from pipelines.link import corroboration, model, thresholds
+from pipelines.link.extract_identities import materialize_extract_identities
 from pipelines.link.names import first_character_pinyin, name_keys
 from pipelines.link.probabilistic import ScoredPairs, score
-from pipelines.quarters import Quarter
+from pipelines.link.sql_models import materialize_linkage
 from pipelines.policy.window import history_window
+from pipelines.quarters import Quarter
 from warehouse.models import materialize
 from warehouse.workdir import work_dir_of
+from warehouse.writes import replace_quarter, transaction
 
 MIN_PRIOR, MAX_PRIOR = 1e-12, 0.01  # a prior outside these is an artefact of tiny inputs
 log = logging.getLogger(__name__)
@@ -104,7 +107,8 @@ def _union_find(pairs: list[tuple[str, str]]) -> dict[str, str]:
 def _persons(duplicates: pl.DataFrame) -> pl.DataFrame:
     """member_id, person_key, members: the member rows that are one person."""
     person = _union_find(list(zip(duplicates["left_id"].to_list(), duplicates["right_id"].to_list())))
-    frame = pl.DataFrame({"member_id": list(person), "person_key": list(person.values())}, schema={"member_id": pl.Utf8, "person_key": pl.Utf8})
+    frame = pl.DataFrame({"member_id": list(person), "person_key": list(person.values())},
+                         schema={"member_id": pl.Utf8, "person_key": pl.Utf8})
     return frame.with_columns(pl.len().over("person_key").cast(pl.Int32).alias("members"))
 
 
@@ -144,11 +148,12 @@ def roster_duplicates(
     return pairs
 
 
-def shared_record_bridges(con: duckdb.DuckDBPyConnection, members: pl.DataFrame) -> pl.DataFrame:
+def shared_record_bridges(con: duckdb.DuckDBPyConnection, links: str, members: pl.DataFrame) -> pl.DataFrame:
     """Two member rows linked to one record, both strongly, bearing the same name, in two
     households: one person enrolled twice (typically both rows with IDs mistyped in
     different ways, which the roster deduplication cannot pair). Reads the quarter's
-    links from the temporary table `__links`; returns roster-duplicate pairs.
+    links from the table `links` (source, record_key, member_id, match_probability: the
+    table of `record_links`); returns roster-duplicate pairs.
 
     The shared records are found in DuckDB (a self-join of the links, a few tens of
     thousands of pairs in a province) and the names compared in polars, which joins in the
@@ -157,10 +162,10 @@ def shared_record_bridges(con: duckdb.DuckDBPyConnection, members: pl.DataFrame)
     spilled 19 GB and spent minutes there.
     """
     shared_records = con.execute(
-        """SELECT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
+        f"""SELECT least(a.member_id, b.member_id) AS left_id, greatest(a.member_id, b.member_id) AS right_id,
                   least(a.match_probability, b.match_probability) AS match_probability
-           FROM __links AS a
-           JOIN __links AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
+           FROM {links} AS a
+           JOIN {links} AS b ON a.source = b.source AND a.record_key = b.record_key AND a.member_id < b.member_id
            WHERE a.match_probability >= ? AND b.match_probability >= ?""",
         [thresholds.INELIGIBILITY, thresholds.INELIGIBILITY],
     ).pl()
@@ -178,32 +183,24 @@ def shared_record_bridges(con: duckdb.DuckDBPyConnection, members: pl.DataFrame)
 def link_quarter(
     con: duckdb.DuckDBPyConnection, quarter: Quarter, memory_limit: str | None = None, threads: int | None = None, backend: str = "duckdb"
 ) -> LinkReport:
-    """Link the quarter's records; Splink scores on `backend` (duckdb, or spark: `spark`)."""
+    """Link the quarter's records and replace the quarter's linked.* and audit.link_runs
+    (`write_quarter`); Splink scores on `backend` (duckdb, or spark: `spark`).
+
+    The SQL models are temporary tables named after them (int_roster, link_exact_id, ...);
+    the stages after them take and return frames and table names (`candidate_identities`,
+    `roster_duplicates`, `record_links`, `shared_record_bridges`, `identity_conflicts`)."""
     report = LinkReport()
     params = link_params(quarter)
     corroboration.install(con)
     with report.step("identities"):
         materialize(con, "intermediate/int_roster", params)
-        materialize(con, "intermediate/int_extract_identities", params)
+        materialize_extract_identities(con, params)  # built from the department specs
         materialize(con, "intermediate/link_record_identities", params)
     with report.step("exact"):
         deterministic_pairs(con, params)
     with report.step("candidates"):
-        materialize(con, "intermediate/link_identities", params)
-        first_chars = [r[0] for r in con.execute("SELECT DISTINCT left(name, 1) FROM link_identities WHERE name IS NOT NULL").fetchall()]
-        con.register("__surname_keys_frame", first_character_pinyin(first_chars).to_arrow())
-        con.execute("CREATE OR REPLACE TEMP TABLE __surname_keys AS SELECT * FROM __surname_keys_frame")
-        con.unregister("__surname_keys_frame")
-        materialize(con, "intermediate/link_candidate_records", params, table="__candidates")
-        members = with_name_keys(con.execute("SELECT * FROM link_identities WHERE side = 'member'").pl())
-        candidates = with_name_keys(con.execute("SELECT * FROM __candidates").pl())
-        n_records, n_valid_records, n_exact = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE id_valid), "
-            "(SELECT count(DISTINCT identity_key) FROM link_exact_id WHERE decision = 'link') "
-            "FROM link_identities WHERE side = 'record'"
-        ).fetchone()
-        # Splink runs in a DuckDB of its own: let go of what it no longer needs here.
-        con.execute("DROP TABLE link_identities; DROP TABLE __candidates; DROP TABLE link_record_identities")
+        found = candidate_identities(con, params)
+    members, candidates = found.members, found.records
     report.candidates = candidates.height
 
     # ---- one person, several member rows ------------------------------------------------
@@ -212,9 +209,7 @@ def link_quarter(
         persons = _persons(duplicates)
 
     # ---- records the deterministic pass left ---------------------------------------------
-    valid_share = (n_valid_records / n_records if n_records else 1.0) * float(members["id_valid"].mean() or 1.0)
-    expected_links = max(n_exact, 1) / max(valid_share, 0.5)  # at least one link to find
-    report.record_prior = min(max(expected_links / max(n_records * members.height, 1), MIN_PRIOR), MAX_PRIOR)
+    report.record_prior = found.record_prior()
     with report.step("splink_records"):
         scored = score(candidates, members, report.record_prior, thresholds.NEED, memory_limit, threads, backend=backend,
                        work_dir=work_dir_of(con))
@@ -224,127 +219,230 @@ def link_quarter(
     combine_started = time.perf_counter()
     accepted = corroboration.judge_pairs(con, scored.pairs, candidates, members)
     report.rejected_pairs = scored.pairs.height - accepted.height
-    scored_pairs = accepted.join(
-        members.select(pl.col("unique_id").alias("right_id"), pl.col("name_s").alias("member_name")), on="right_id", how="left"
+    links = record_links(con, quarter, accepted, members, persons, duplicates)
+    new_bridges = shared_record_bridges(con, links, members).join(
+        duplicates.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti"
     )
-    con.register("__scored", scored_pairs.to_arrow())
-    con.register("__persons", persons.to_arrow())
-    con.register("__duplicates", duplicates.to_arrow())
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE __links AS
-        WITH probabilistic AS (
-            SELECT left_id AS identity_key,
-                   right_id AS member_id, match_probability, match_weight, member_name, id_agreement, name_agreement,
-                   coalesce(p.person_key, right_id) AS person_key
-            FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id
-        ),
-        ranked AS (
-            SELECT *,
-                   first_value(person_key) OVER w AS best_person,
-                   first_value(member_name) OVER w AS best_name,
-                   first_value(match_weight) OVER w AS best_weight
-            FROM probabilistic
-            WINDOW w AS (PARTITION BY identity_key ORDER BY match_weight DESC, member_id)
-        ),
-        best AS (
-            -- The person of each record's best member; and members who score as well and
-            -- bear the same name: one person on two member rows whose IDs the roster wrote
-            -- wrongly in two different ways (the roster deduplication cannot pair those).
-            SELECT * FROM ranked
-            WHERE person_key = best_person OR (match_weight >= best_weight - 1.0 AND member_name = best_name)
-        ),
-        identity_links AS (
-            SELECT identity_key, member_id, match_probability, match_method, id_agreement, name_agreement
-            FROM link_exact_id WHERE decision = 'link'
-            UNION ALL
-            SELECT identity_key, member_id, match_probability, 'probabilistic', id_agreement, name_agreement FROM best
-        ),
-        direct AS (  -- each record takes its identity's links
-            SELECT r.source, r.record_key, l.member_id, l.match_probability, l.match_method, l.id_agreement, l.name_agreement
-            FROM identity_links AS l JOIN int_extract_identities AS r USING (identity_key)
-        ),
-        cluster_strength AS (  -- how sure we are that a person's member rows are one person
-            SELECT p.person_key, min(d.match_probability) AS strength
-            FROM __duplicates AS d JOIN __persons AS p ON p.member_id = d.left_id
-            GROUP BY ALL
-        ),
-        spread AS (  -- how the record compares with the row it matched; that row is this one's person
-            SELECT d.source, d.record_key, other.member_id,
-                   least(d.match_probability, s.strength) AS match_probability, 'roster_duplicate' AS match_method,
-                   d.id_agreement, d.name_agreement
-            FROM direct AS d
-            JOIN __persons AS mine ON mine.member_id = d.member_id
-            JOIN __persons AS other ON other.person_key = mine.person_key AND other.member_id <> d.member_id
-            JOIN cluster_strength AS s ON s.person_key = mine.person_key
-        )
-        SELECT ?::VARCHAR AS quarter, source, record_key, member_id, match_probability, match_method, id_agreement, name_agreement
-        FROM (SELECT * FROM direct UNION ALL SELECT * FROM spread)
-        QUALIFY row_number() OVER (PARTITION BY source, record_key, member_id ORDER BY match_probability DESC,
-                                   match_method = 'roster_duplicate') = 1
-        """,
-        [str(quarter)],
-    )
-    bridges = shared_record_bridges(con, members)
-    new_bridges = bridges.join(duplicates.select("left_id", "right_id"), on=["left_id", "right_id"], how="anti")
     if new_bridges.height:
         duplicates = pl.concat([duplicates, new_bridges.select(duplicates.columns).cast(duplicates.schema)])
         report.duplicate_pairs = duplicates.height
         persons = _persons(duplicates)
-        con.unregister("__persons")
-        con.unregister("__duplicates")
-        con.register("__persons", persons.to_arrow())
-        con.register("__duplicates", duplicates.to_arrow())
+    conflicts = identity_conflicts(con, quarter, links)
+    report.seconds["combine"] = round(time.perf_counter() - combine_started, 3)
+    write_started = time.perf_counter()
+    write_quarter(con, quarter, links, conflicts, duplicates, persons, link_runs(report, candidates.height, members.height))
+    report.seconds["write"] = round(time.perf_counter() - write_started, 3)
+    for source, method, n in con.execute(f"SELECT source, match_method, count(*) FROM {links} GROUP BY ALL ORDER BY ALL").fetchall():
+        report.methods.setdefault(source, {})[method] = int(n)
+    report.conflicts = dict(con.execute(f"SELECT source, count(*) FROM {conflicts} GROUP BY ALL ORDER BY ALL").fetchall())
+    return report
 
+
+@dataclass
+class Candidates:
+    """What Splink compares: the roster's members and the records the deterministic pass
+    left (both with name keys), and the counts the prior of records rests on."""
+
+    members: pl.DataFrame
+    records: pl.DataFrame
+    n_records: int  # the quarter's record identities
+    n_valid_records: int  # ... of which with a valid ID
+    n_exact: int  # ... linked by the deterministic pass
+
+    def record_prior(self) -> float:
+        """The share of record-member pairs that match, from what the deterministic pass
+        found (at least one link to find)."""
+        members_valid = float(self.members["id_valid"].mean() or 1.0)
+        valid_share = (self.n_valid_records / self.n_records if self.n_records else 1.0) * members_valid
+        expected_links = max(self.n_exact, 1) / max(valid_share, 0.5)
+        return min(max(expected_links / max(self.n_records * self.members.height, 1), MIN_PRIOR), MAX_PRIOR)
+
+
+def candidate_identities(con: duckdb.DuckDBPyConnection, params: dict) -> Candidates:
+    """The identities of the quarter (`link_identities`) and, of its records, those Splink
+    is to see (`link_candidate_records`). Needs int_roster, link_record_identities and the
+    deterministic pass (link_exact_id); drops link_identities and link_record_identities
+    once read (Splink runs in a DuckDB of its own: this one lets go of what it no longer
+    needs)."""
+    identities = materialize_linkage(con, "intermediate/link_identities", params)
+    surname_keys(con, identities)
+    candidates = materialize_linkage(con, "intermediate/link_candidate_records", params, table="__candidates")
+    members = with_name_keys(con.execute(f"SELECT * FROM {identities} WHERE side = 'member'").pl())
+    records = with_name_keys(con.execute(f"SELECT * FROM {candidates}").pl())
+    n_records, n_valid_records, n_exact = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE id_valid), "
+        "(SELECT count(DISTINCT identity_key) FROM link_exact_id WHERE decision = 'link') "
+        f"FROM {identities} WHERE side = 'record'"
+    ).fetchone()
+    con.execute(f"DROP TABLE {identities}; DROP TABLE {candidates}; DROP TABLE link_record_identities")
+    return Candidates(members, records, n_records, n_valid_records, n_exact)
+
+
+def surname_keys(con: duckdb.DuckDBPyConnection, identities: str) -> str:
+    """`__surname_keys` (first_char, surname_py): the pinyin of the first character of every
+    name of `identities`, which link_candidate_records.sql reads (built in Python: the
+    pinyin comes from `names`). Returns the table's name."""
+    first_chars = [r[0] for r in con.execute(f"SELECT DISTINCT left(name, 1) FROM {identities} WHERE name IS NOT NULL").fetchall()]
+    with _registered(con, __surname_keys_frame=first_character_pinyin(first_chars)):
+        con.execute("CREATE OR REPLACE TEMP TABLE __surname_keys AS SELECT * FROM __surname_keys_frame")
+    return "__surname_keys"
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame):
+    """The frames visible to `con` under the names given, for the block's duration."""
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    try:
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+# The links of the quarter: each identity's (the deterministic pass's, and Splink's best
+# person for it), taken by every record of the identity, and spread over the other member
+# rows of that person. Reads link_exact_id and int_extract_identities, and the frames
+# __scored, __persons and __duplicates.
+RECORD_LINKS_SQL = """
+WITH probabilistic AS (
+    SELECT left_id AS identity_key,
+           right_id AS member_id, match_probability, match_weight, member_name, id_agreement, name_agreement,
+           coalesce(p.person_key, right_id) AS person_key
+    FROM __scored LEFT JOIN __persons AS p ON p.member_id = right_id
+),
+ranked AS (
+    SELECT *,
+           first_value(person_key) OVER w AS best_person,
+           first_value(member_name) OVER w AS best_name,
+           first_value(match_weight) OVER w AS best_weight
+    FROM probabilistic
+    WINDOW w AS (PARTITION BY identity_key ORDER BY match_weight DESC, member_id)
+),
+best AS (
+    -- The person of each record's best member; and members who score as well and
+    -- bear the same name: one person on two member rows whose IDs the roster wrote
+    -- wrongly in two different ways (the roster deduplication cannot pair those).
+    SELECT * FROM ranked
+    WHERE person_key = best_person OR (match_weight >= best_weight - 1.0 AND member_name = best_name)
+),
+identity_links AS (
+    SELECT identity_key, member_id, match_probability, match_method, id_agreement, name_agreement
+    FROM link_exact_id WHERE decision = 'link'
+    UNION ALL
+    SELECT identity_key, member_id, match_probability, 'probabilistic', id_agreement, name_agreement FROM best
+),
+direct AS (  -- each record takes its identity's links
+    SELECT r.source, r.record_key, l.member_id, l.match_probability, l.match_method, l.id_agreement, l.name_agreement
+    FROM identity_links AS l JOIN int_extract_identities AS r USING (identity_key)
+),
+cluster_strength AS (  -- how sure we are that a person's member rows are one person
+    SELECT p.person_key, min(d.match_probability) AS strength
+    FROM __duplicates AS d JOIN __persons AS p ON p.member_id = d.left_id
+    GROUP BY ALL
+),
+spread AS (  -- how the record compares with the row it matched; that row is this one's person
+    SELECT d.source, d.record_key, other.member_id,
+           least(d.match_probability, s.strength) AS match_probability, 'roster_duplicate' AS match_method,
+           d.id_agreement, d.name_agreement
+    FROM direct AS d
+    JOIN __persons AS mine ON mine.member_id = d.member_id
+    JOIN __persons AS other ON other.person_key = mine.person_key AND other.member_id <> d.member_id
+    JOIN cluster_strength AS s ON s.person_key = mine.person_key
+)
+SELECT ?::VARCHAR AS quarter, source, record_key, member_id, match_probability, match_method, id_agreement, name_agreement
+FROM (SELECT * FROM direct UNION ALL SELECT * FROM spread)
+-- One row per record and member. A record delivered twice (two quarters' copies, written
+-- two ways) can link to the same member twice with the same probability: the strongest
+-- agreement is kept, so two runs of the same data always keep the same row.
+QUALIFY row_number() OVER (PARTITION BY source, record_key, member_id ORDER BY match_probability DESC,
+                           match_method = 'roster_duplicate',
+                           list_position(['same', 'upgraded_15', 'from_certificate', 'from_student_no', 'same_invalid', 'excel_15',
+                                          'one_digit', 'swapped', 'two_digits', 'member_missing', 'partial'], id_agreement) NULLS LAST,
+                           list_position(['same', 'normalised', 'variant', 'confirmed', 'different', 'missing'], name_agreement) NULLS LAST,
+                           match_method, id_agreement, name_agreement) = 1
+"""
+
+
+def record_links(
+    con: duckdb.DuckDBPyConnection, quarter: Quarter, accepted: pl.DataFrame, members: pl.DataFrame, persons: pl.DataFrame,
+    duplicates: pl.DataFrame,
+) -> str:
+    """The quarter's links (`linked.matches`' columns) into the temporary table `__links`,
+    from the deterministic pass (link_exact_id), Splink's pairs that passed corroboration
+    (`accepted`: left_id an identity, right_id a member), and the persons enrolled twice
+    (`persons`, `duplicates`: `roster_duplicates`). Returns the table's name."""
+    scored = accepted.join(
+        members.select(pl.col("unique_id").alias("right_id"), pl.col("name_s").alias("member_name")), on="right_id", how="left"
+    )
+    with _registered(con, __scored=scored, __persons=persons, __duplicates=duplicates):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __links AS {RECORD_LINKS_SQL}", [str(quarter)])
+    return "__links"
+
+
+def identity_conflicts(con: duckdb.DuckDBPyConnection, quarter: Quarter, links: str) -> str:
+    """The quarter's identity conflicts (`linked.identity_conflicts`' columns) into the
+    temporary table `__conflicts`: the deterministic pass's (link_exact_id), but for a
+    record that `links` (the table of `record_links`) links to the member. Returns the
+    table's name."""
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE __conflicts AS
+        f"""CREATE OR REPLACE TEMP TABLE __conflicts AS
            -- one row per record and member (a death delivered twice is one record); a record
            -- another copy of which links to the member is that member's, not a conflict
            SELECT ?::VARCHAR AS quarter, r.source, r.record_key, e.member_id, e.record_name AS name_as_written
            FROM link_exact_id AS e JOIN int_extract_identities AS r USING (identity_key)
-           ANTI JOIN __links AS l ON l.source = r.source AND l.record_key = r.record_key AND l.member_id = e.member_id
+           ANTI JOIN {links} AS l ON l.source = r.source AND l.record_key = r.record_key AND l.member_id = e.member_id
            WHERE e.decision = 'conflict'
            QUALIFY row_number() OVER (PARTITION BY r.source, r.record_key, e.member_id ORDER BY r.delivered_quarter DESC) = 1""",
         [str(quarter)],
     )
-    report.seconds["combine"] = round(time.perf_counter() - combine_started, 3)
-    write_started = time.perf_counter()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        q = str(quarter)
-        con.execute("DELETE FROM linked.matches WHERE quarter = ?", [q])
-        con.execute("INSERT INTO linked.matches BY NAME SELECT * FROM __links")
-        con.execute("DELETE FROM linked.identity_conflicts WHERE quarter = ?", [q])
-        con.execute("INSERT INTO linked.identity_conflicts BY NAME SELECT * FROM __conflicts")
-        con.execute("DELETE FROM linked.roster_duplicates WHERE quarter = ?", [q])
-        con.execute(
-            "INSERT INTO linked.roster_duplicates SELECT ?, left_id, right_id, match_probability, match_method FROM __duplicates", [q]
+    return "__conflicts"
+
+
+def link_runs(report: LinkReport, n_records: int, n_members: int) -> pl.DataFrame:
+    """The rows of `audit.link_runs` (but the quarter): what Splink did, step by step."""
+    now = dt.datetime.now()
+    rows = []
+    for step, pairs, left, right, prior in (
+        ("records", report.record_pairs, n_records, n_members, report.record_prior),
+        ("roster", report.roster_pairs, n_members, n_members, report.roster_prior),
+    ):
+        rows.append({
+            "model_version": model.MODEL_VERSION, "step": step, "records_left": left, "records_right": right, "prior": prior,
+            "pairs_compared": pairs.pairs_compared if pairs else 0,
+            "pairs_by_rule": json.dumps(pairs.pairs_by_rule if pairs else {}),
+            "links": pairs.pairs.height if pairs and pairs.pairs.height else 0,
+            "linked_at": now,
+        })
+    return pl.DataFrame(rows, schema=LINK_RUNS_SCHEMA)
+
+
+LINK_RUNS_SCHEMA = {
+    "model_version": pl.Utf8, "step": pl.Utf8, "records_left": pl.Int64, "records_right": pl.Int64, "prior": pl.Float64,
+    "pairs_compared": pl.Int64, "pairs_by_rule": pl.Utf8, "links": pl.Int64, "linked_at": pl.Datetime("us"),
+}
+
+
+def write_quarter(
+    con: duckdb.DuckDBPyConnection, quarter: Quarter, links: str, conflicts: str, duplicates: pl.DataFrame, persons: pl.DataFrame,
+    runs: pl.DataFrame,
+) -> None:
+    """Replace the quarter's linked.* and audit.link_runs in one transaction: `links` and
+    `conflicts` are tables (`record_links`, `identity_conflicts`), `duplicates` the roster
+    duplicates (left_id, right_id, match_probability, match_method), `persons`
+    (member_id, person_key, members) and `runs` (`link_runs`) frames."""
+    at = {"quarter": str(quarter)}
+    with _registered(con, __duplicates=duplicates, __persons=persons, __link_runs=runs), transaction(con):
+        replace_quarter(con, "linked.matches", quarter, f"SELECT * FROM {links}", in_transaction=True)
+        replace_quarter(con, "linked.identity_conflicts", quarter, f"SELECT * FROM {conflicts}", in_transaction=True)
+        replace_quarter(
+            con, "linked.roster_duplicates", quarter,
+            "SELECT $quarter AS quarter, left_id AS member_id_l, right_id AS member_id_r, match_probability, match_method "
+            "FROM __duplicates", at, in_transaction=True,
         )
-        con.execute("DELETE FROM linked.roster_persons WHERE quarter = ?", [q])
-        con.execute("INSERT INTO linked.roster_persons SELECT ?, member_id, person_key, members FROM __persons", [q])
-        con.execute("DELETE FROM audit.link_runs WHERE quarter = ?", [q])
-        now = dt.datetime.now()
-        for step, pairs, left, right, prior in (
-            ("records", report.record_pairs, candidates.height, members.height, report.record_prior),
-            ("roster", report.roster_pairs, members.height, members.height, report.roster_prior),
-        ):
-            con.execute(
-                "INSERT INTO audit.link_runs VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [q, model.MODEL_VERSION, step, left, right, prior, pairs.pairs_compared if pairs else 0,
-                 json.dumps(pairs.pairs_by_rule if pairs else {}), pairs.pairs.height if pairs and pairs.pairs.height else 0, now],
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for name in ("__scored", "__persons", "__duplicates"):
-            con.unregister(name)
-    report.seconds["write"] = round(time.perf_counter() - write_started, 3)
-    for source, method, n in con.execute("SELECT source, match_method, count(*) FROM __links GROUP BY ALL ORDER BY ALL").fetchall():
-        report.methods.setdefault(source, {})[method] = int(n)
-    report.conflicts = dict(con.execute("SELECT source, count(*) FROM __conflicts GROUP BY ALL ORDER BY ALL").fetchall())
-    return report
+        replace_quarter(con, "linked.roster_persons", quarter,
+                        "SELECT $quarter AS quarter, member_id, person_key, members FROM __persons", at, in_transaction=True)
+        replace_quarter(con, "audit.link_runs", quarter, "SELECT $quarter AS quarter, * FROM __link_runs", at, in_transaction=True)
 
 
 def deterministic_pairs(con: duckdb.DuckDBPyConnection, params: dict) -> str:

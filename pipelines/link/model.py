@@ -1,5 +1,6 @@
-"""The probabilistic person-linkage model: comparisons and blocking rules, each a named
-module-level object with the reason it exists.
+"""The probabilistic person-linkage model: the comparisons, each a named module-level object
+with the reason it exists, and the settings Splink gets (with the blocking rules of
+`blocking`).
 
 Splink compares two identities built the same way (`warehouse/intermediate/
 link_identities.sql` + `names.py`): an extract record's on one side, a roster member's on
@@ -10,6 +11,13 @@ which depends on the quarter's data.
 
 Only pairs where at least one side's ID is damaged, partial or missing reach Splink: two
 valid IDs either agree (the deterministic pass linked them) or belong to two people.
+
+The committed JSON holds what training learned (each level's m and u) and, for a reader,
+each level's label and SQL; it holds no blocking rules, which are no part of what is
+learned. The settings of a run, on DuckDB or Spark, are generated from the objects here
+(`trained_settings`): the JSON gives m and u, the code the SQL; a JSON whose levels do not
+fit the code (their number, their labels) is refused, and
+tests/unit/pipelines/link/test_model_settings.py holds the JSON's SQL to the code's.
 """
 
 from __future__ import annotations
@@ -19,69 +27,14 @@ from pathlib import Path
 
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import SettingsCreator, block_on
-from splink.internals.blocking_rule_library import CustomRule
+from splink import SettingsCreator
+
+from pipelines.link import blocking
 
 MODEL_VERSION = "person_link_v1"
 MODEL_DIR = Path(__file__).with_name("model")
 MODEL_PATH = MODEL_DIR / f"{MODEL_VERSION}.json"
 META_PATH = MODEL_DIR / f"{MODEL_VERSION}.meta.json"
-
-# At least one of the two IDs cannot be trusted as it stands (typo, Excel, missing).
-EITHER_DAMAGED = "(NOT coalesce(l.id_valid, false) OR NOT coalesce(r.id_valid, false))"
-
-# ---- blocking rules -----------------------------------------------------------------------
-# A single wrong digit, or two neighbouring digits swapped, leaves an 18-digit ID equal to
-# the right one everywhere else. The ID has four parts (region 1-6, birth year 7-10, birth
-# month-day 11-14, sequence and check 15-18): an error inside one part leaves the other
-# three intact, and a swap across a boundary leaves everything outside the pair intact.
-# Each key keeps at least 12 characters, so a block holds one or two people, and the
-# number of pairs grows with the data, not its square.
-ID_WITHOUT_REGION = CustomRule(f"l.k_no_region = r.k_no_region AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_BIRTH_YEAR = CustomRule(f"l.k_no_year = r.k_no_year AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_MONTH_DAY = CustomRule(f"l.k_no_month_day = r.k_no_month_day AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_SEQUENCE = CustomRule(f"l.k_no_sequence = r.k_no_sequence AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_DIGITS_6_7 = CustomRule(f"l.k_no_6_7 = r.k_no_6_7 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_DIGITS_10_11 = CustomRule(f"l.k_no_10_11 = r.k_no_10_11 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-ID_WITHOUT_DIGITS_14_15 = CustomRule(f"l.k_no_14_15 = r.k_no_14_15 AND {EITHER_DAMAGED}", sql_dialect="duckdb")
-# An ID that went through Excel keeps 15 significant digits: the first 15 as Excel stores
-# the number (cut off: 140502198001011000), or rounded where it was written out in
-# scientific form. Compare both. (One rule per direction and form: an OR across columns
-# would defeat the hash join and compare every pair.)
-EXCEL_15_DIGITS_LEFT = CustomRule("l.partial15 = r.rounded15", sql_dialect="duckdb")
-EXCEL_15_DIGITS_RIGHT = CustomRule("r.partial15 = l.rounded15", sql_dialect="duckdb")
-EXCEL_15_DIGITS_CUT_LEFT = CustomRule("l.partial15 = substr(r.id18, 1, 15)", sql_dialect="duckdb")
-EXCEL_15_DIGITS_CUT_RIGHT = CustomRule("r.partial15 = substr(l.id18, 1, 15)", sql_dialect="duckdb")
-# A roster member without a usable ID is found by name and birth date (a record's birth
-# date is read from its ID).
-NAME_AND_BIRTH_DATE = CustomRule(
-    "l.name_s = r.name_s AND l.birth_date = r.birth_date AND "
-    "(l.id18 IS NULL OR r.id18 IS NULL OR NOT coalesce(l.id_valid, false) OR NOT coalesce(r.id_valid, false))",
-    sql_dialect="duckdb",
-)
-# Not blocked on: an ID that Excel cut to six digits (only the region is left). A name and
-# a county are not enough to say who a record is about, and pairing every such record
-# with every namesake in the county would cost more than it could ever find.
-
-BLOCKING_RULES = [
-    ID_WITHOUT_REGION,
-    ID_WITHOUT_BIRTH_YEAR,
-    ID_WITHOUT_MONTH_DAY,
-    ID_WITHOUT_SEQUENCE,
-    ID_WITHOUT_DIGITS_6_7,
-    ID_WITHOUT_DIGITS_10_11,
-    ID_WITHOUT_DIGITS_14_15,
-    EXCEL_15_DIGITS_LEFT,
-    EXCEL_15_DIGITS_RIGHT,
-    EXCEL_15_DIGITS_CUT_LEFT,
-    EXCEL_15_DIGITS_CUT_RIGHT,
-    NAME_AND_BIRTH_DATE,
-]
-# Two member rows of one household are never "the same person enrolled twice".
-DEDUPE_BLOCKING_RULES = [
-    CustomRule(f"({rule.blocking_rule_sql}) AND l.household_id <> r.household_id", sql_dialect="duckdb")
-    for rule in (r.get_blocking_rule("duckdb") for r in BLOCKING_RULES)
-]
 
 # ---- comparisons ------------------------------------------------------------------------------
 # The ID number, from strongest agreement to strongest disagreement. Two valid IDs that
@@ -169,22 +122,51 @@ COMPARISONS = [ID_NUMBER, NAME, BIRTH_DATE, SEX]
 
 
 def untrained_settings(link_type: str = "link_only") -> SettingsCreator:
+    dedupe = link_type != "link_only"
     return SettingsCreator(
         link_type=link_type,
         unique_id_column_name="unique_id",
         comparisons=COMPARISONS,
-        blocking_rules_to_generate_predictions=BLOCKING_RULES if link_type == "link_only" else DEDUPE_BLOCKING_RULES,
+        blocking_rules_to_generate_predictions=[rule.splink(dedupe) for rule in blocking.BLOCKING_RULES],
         retain_intermediate_calculation_columns=False,
         retain_matching_columns=False,
         linker_uid=MODEL_VERSION,
     )
 
 
-def trained_settings(prior: float, link_type: str = "link_only", path: Path = MODEL_PATH) -> dict:
-    """The committed model with this run's prior and the blocking rules for the job."""
-    model = json.loads(path.read_text(encoding="utf-8"))
-    model["probability_two_random_records_match"] = prior
-    model["link_type"] = link_type
-    rules = BLOCKING_RULES if link_type == "link_only" else DEDUPE_BLOCKING_RULES
-    model["blocking_rules_to_generate_predictions"] = [r.get_blocking_rule("duckdb").as_dict() for r in rules]
+def trained_settings(prior: float, link_type: str = "link_only", path: Path = MODEL_PATH, dialect: str = "duckdb") -> dict:
+    """The committed model for Splink on `dialect` (duckdb or spark): its m and u per level,
+    with this run's prior, the job's link type and blocking rules, and each level's SQL
+    generated from `COMPARISONS` for the dialect. The JSON's levels are matched to the
+    code's one by one, by label: a model file that no longer fits the code is refused,
+    never silently mixed."""
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    settings["probability_two_random_records_match"] = prior
+    settings["link_type"] = link_type
+    settings["sql_dialect"] = dialect
+    _fit_levels(settings["comparisons"], dialect)
+    settings["blocking_rules_to_generate_predictions"] = blocking.splink_rules(link_type, dialect)
+    return settings
+
+
+def _fit_levels(stored_comparisons: list[dict], dialect: str) -> None:
+    by_name = {c.get_comparison(dialect).output_column_name: c.get_comparison(dialect) for c in COMPARISONS}
+    for comparison in stored_comparisons:
+        levels = by_name[comparison["output_column_name"]].as_dict()["comparison_levels"]
+        if len(levels) != len(comparison["comparison_levels"]):
+            raise ValueError(f"model {MODEL_VERSION}: comparison {comparison['output_column_name']} does not fit the code")
+        for stored, current in zip(comparison["comparison_levels"], levels):
+            if stored.get("label_for_charts") != current.get("label_for_charts"):
+                raise ValueError(f"model {MODEL_VERSION}: level {stored.get('label_for_charts')!r} does not fit the code")
+            stored["sql_condition"] = current["sql_condition"]
+            if stored.get("sql_dialect"):
+                stored["sql_dialect"] = dialect
+
+
+def learned_model(saved: dict) -> dict:
+    """A model as Splink saves it, in the committed form: without the blocking rules (they
+    are generated from `blocking` on every run, so a copy in the file could only go stale)
+    and without the training's extra columns."""
+    model = {k: v for k, v in saved.items() if k != "blocking_rules_to_generate_predictions"}
+    model["additional_columns_to_retain"] = []
     return model

@@ -18,14 +18,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.link import model
+from pipelines.link import blocking, model
 
+# What Splink is given of each identity (link_identities.sql and names.py): what the
+# comparisons read, then the ID keys of the blocking rules.
 SPLINK_COLUMNS = [
     "unique_id", "household_id", "name_s", "name_py", "surname", "id18", "id_valid", "partial15", "partial6",
-    "rounded15", "rounded6", "birth_date", "birth_from_id", "sex", "k_no_region", "k_no_year", "k_no_month_day", "k_no_sequence",
-    "k_no_6_7", "k_no_10_11", "k_no_14_15",
+    "rounded15", "rounded6", "birth_date", "birth_from_id", "sex", *blocking.ID_KEY_COLUMNS,
 ]
-SPLINK_SCHEMA = {c: (pl.Boolean if c in ("id_valid", "birth_from_id") else pl.Date if c == "birth_date" else pl.Utf8) for c in SPLINK_COLUMNS}
+SPLINK_SCHEMA = {
+    c: (pl.Boolean if c in ("id_valid", "birth_from_id") else pl.Date if c == "birth_date" else pl.Utf8) for c in SPLINK_COLUMNS
+}
 
 
 @dataclass
@@ -50,11 +53,6 @@ def _connection(memory_limit: str | None, threads: int | None, temp_dir: str) ->
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
-
-
-def _rule_names(rules) -> list[str]:
-    names = {id(obj): name for name, obj in vars(model).items() if isinstance(obj, type(model.ID_WITHOUT_REGION))}
-    return [names.get(id(rule), f"rule_{i}") for i, rule in enumerate(rules)]
 
 
 def _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model_path, names, work_dir=None) -> tuple[pl.DataFrame, dict]:
@@ -84,7 +82,8 @@ def _score_on_duckdb(left, right, prior, threshold, memory_limit, threads, model
             frame = con.execute(
                 f"SELECT unique_id_l, unique_id_r, source_dataset_l, match_probability, match_weight FROM {predictions.physical_name}"
                 if right is not None
-                else f"SELECT unique_id_l, unique_id_r, NULL AS source_dataset_l, match_probability, match_weight FROM {predictions.physical_name}"
+                else "SELECT unique_id_l, unique_id_r, NULL AS source_dataset_l, match_probability, match_weight "
+                f"FROM {predictions.physical_name}"
             ).pl()
         finally:
             con.close()
@@ -109,7 +108,7 @@ def score(
     empty = pl.DataFrame(schema={"left_id": pl.Utf8, "right_id": pl.Utf8, "match_probability": pl.Float64, "match_weight": pl.Float64})
     if left.height == 0 or (right is not None and right.height == 0):
         return ScoredPairs(empty)
-    names = _rule_names(model.BLOCKING_RULES)  # the dedupe rules are these, in order
+    names = blocking.RULE_NAMES  # Splink's match_key: the rule's place in BLOCKING_RULES (the dedupe rules likewise)
     if backend == "spark":
         from pipelines.link.spark import score_on_spark
 
@@ -129,7 +128,9 @@ def score(
             "match_weight",
         )
     else:
-        frame = frame.select(pl.col("unique_id_l").alias("left_id"), pl.col("unique_id_r").alias("right_id"), "match_probability", "match_weight")
+        frame = frame.select(
+            pl.col("unique_id_l").alias("left_id"), pl.col("unique_id_r").alias("right_id"), "match_probability", "match_weight"
+        )
     return ScoredPairs(frame.cast(empty.schema), sum(by_rule.values()), by_rule)
 
 
@@ -147,7 +148,7 @@ def score_pairs_directly(left: pl.DataFrame, right: pl.DataFrame, prior: float, 
             con.register("__left", left.select(SPLINK_COLUMNS + extra).cast(SPLINK_SCHEMA).to_arrow())
             con.register("__right", right.select(SPLINK_COLUMNS + extra).cast(SPLINK_SCHEMA).to_arrow())
             con.execute("CREATE TABLE a_records AS SELECT * FROM __left; CREATE TABLE b_members AS SELECT * FROM __right")
-            inputs = [db.register("a_records", dataset_display_name="a_records"), db.register("b_members", dataset_display_name="b_members")]
+            inputs = [db.register(name, dataset_display_name=name) for name in ("a_records", "b_members")]
             settings = model.trained_settings(prior, "link_only", model_path)
             settings["retain_intermediate_calculation_columns"] = True
             linker = Linker(inputs, settings, log_level=logging.WARNING)

@@ -3,8 +3,8 @@
 For the steps that outgrow one machine: the roster deduplication over the union of many
 regions' rosters (one person enrolled in two provinces, rule D03), and records of one
 region against the rosters of all. The model is the same committed JSON; only the SQL of
-its levels changes dialect (see `spark_settings`). Results equal the DuckDB path's
-(tests/integration/test_spark_backend.py).
+its levels and of the blocking rules changes dialect (see `spark_settings`). Results equal
+the DuckDB path's (tests/integration/test_spark_backend.py).
 
 The session: an active one is used if there is one (a cluster's, e.g. under
 spark-submit or Databricks); else one is started from the environment:
@@ -110,28 +110,9 @@ def stop_spark() -> None:
 
 
 def spark_settings(prior: float, link_type: str) -> dict:
-    """The committed model (m and u per level) with each level's SQL written for Spark.
-
-    The levels' SQL is regenerated from the comparison objects in `model` for the spark
-    dialect and matched to the JSON's levels one by one, by label: a model file that no
-    longer fits the code is refused, never silently mixed.
-    """
-    settings = model.trained_settings(prior, link_type)
-    settings["sql_dialect"] = "spark"
-    by_name = {c.get_comparison("spark").output_column_name: c.get_comparison("spark") for c in model.COMPARISONS}
-    for comparison in settings["comparisons"]:
-        levels = by_name[comparison["output_column_name"]].as_dict()["comparison_levels"]
-        if len(levels) != len(comparison["comparison_levels"]):
-            raise ValueError(f"model {model.MODEL_VERSION}: comparison {comparison['output_column_name']} does not fit the code")
-        for stored, current in zip(comparison["comparison_levels"], levels):
-            if stored.get("label_for_charts") != current.get("label_for_charts"):
-                raise ValueError(f"model {model.MODEL_VERSION}: level {stored.get('label_for_charts')!r} does not fit the code")
-            stored["sql_condition"] = current["sql_condition"]
-            if stored.get("sql_dialect"):
-                stored["sql_dialect"] = "spark"
-    rules = model.BLOCKING_RULES if link_type == "link_only" else model.DEDUPE_BLOCKING_RULES
-    settings["blocking_rules_to_generate_predictions"] = [r.get_blocking_rule("spark").as_dict() for r in rules]
-    return settings
+    """The committed model with each level's SQL and the blocking rules written for Spark:
+    generated from the same objects as DuckDB's (`model.trained_settings`)."""
+    return model.trained_settings(prior, link_type, dialect="spark")
 
 
 def _input_table(spark, frame: pl.DataFrame, view: str) -> None:

@@ -17,8 +17,8 @@ surnames as (
 ),
 
 records as (
-    select r.unique_id, r.name, r.birth_date, r.id_valid, r.k_no_region, r.k_no_year, r.k_no_month_day, r.k_no_sequence,
-           r.k_no_6_7, r.k_no_10_11, r.k_no_14_15
+    select r.unique_id, r.name, r.birth_date, r.id_valid,
+           {{ record_id_key_columns }}
     from link_identities as r
     anti join link_exact_id as e on e.identity_key = r.unique_id
     where r.side = 'record'
@@ -37,13 +37,8 @@ untrusted as (
 ),
 
 near_damaged_member as (
-    select unique_id from records as r semi join damaged_members as m on r.k_no_region = m.k_no_region
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_year = m.k_no_year
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_month_day = m.k_no_month_day
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_sequence = m.k_no_sequence
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_6_7 = m.k_no_6_7
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_10_11 = m.k_no_10_11
-    union select unique_id from records as r semi join damaged_members as m on r.k_no_14_15 = m.k_no_14_15
+    -- one semi-join per ID key (pipelines/link/blocking.py, ID_KEYS), united
+    {{ near_damaged_member_by_id_key }}
     union
     select unique_id
     from (select r.unique_id, r.birth_date, s.surname_py

@@ -2,8 +2,9 @@
 -- records are written with (link_record_identities), in one shape,
 -- for the probabilistic linker: the 18-character ID as written (valid or not), what
 -- Excel left of it, the birth date and sex (the roster's, else read from the ID), and the
--- ID keys the blocking rules join on (see pipelines/link/model.py). Name keys (simplified,
--- pinyin) are added in Python.
+-- ID keys the blocking rules join on. Name keys (simplified, pinyin) are added in Python.
+-- The ID keys are defined once, in pipelines/link/blocking.py (ID_KEYS), and filled in at
+-- the placeholder below: run this model through pipelines/link/sql_models.py.
 with
 
 members as (
@@ -75,13 +76,8 @@ final as (
             case when regexp_full_match(substr(id18, 17, 1), '\d')
                  then case when substr(id18, 17, 1)::int % 2 = 1 then '男' else '女' end end
         ) as sex,
-        substr(id18, 7, 12) as k_no_region,
-        substr(id18, 1, 6) || substr(id18, 11, 8) as k_no_year,
-        substr(id18, 1, 10) || substr(id18, 15, 4) as k_no_month_day,
-        substr(id18, 1, 14) as k_no_sequence,
-        substr(id18, 1, 5) || substr(id18, 8, 11) as k_no_6_7,
-        substr(id18, 1, 9) || substr(id18, 12, 7) as k_no_10_11,
-        substr(id18, 1, 13) || substr(id18, 16, 3) as k_no_14_15
+        -- the ID keys of the blocking rules (k_no_region, k_no_year, ...: pipelines/link/blocking.py)
+        {{ id_key_columns }}
     from digits
 )
 

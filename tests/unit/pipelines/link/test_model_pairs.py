@@ -69,9 +69,11 @@ def score_one(record: dict, member: dict) -> dict:
         # a homophone typed for the right character: pinyin agrees
         (identity("r", "王莉", TYPO), identity("m", "王丽", ID), "one digit wrong or two swapped", "Exact match on name_py", "need"),
         # Excel kept 15 digits (rounded) of the ID
-        (identity("r", "王丽", partial15="140502198001015"), identity("m", "王丽", ID), "Excel's 15 digits (rounded or cut) and the name agree", "Exact match on name_s", "ineligibility"),
+        (identity("r", "王丽", partial15="140502198001015"), identity("m", "王丽", ID),
+         "Excel's 15 digits (rounded or cut) and the name agree", "Exact match on name_s", "ineligibility"),
         # the same number as Excel stores it: the first 15 digits cut off, not rounded
-        (identity("r", "王丽", partial15="140502198001014"), identity("m", "王丽", ID), "Excel's 15 digits (rounded or cut) and the name agree", "Exact match on name_s", "ineligibility"),
+        (identity("r", "王丽", partial15="140502198001014"), identity("m", "王丽", ID),
+         "Excel's 15 digits (rounded or cut) and the name agree", "Exact match on name_s", "ineligibility"),
         # Excel's 15 digits of the member's ID on a record bearing another name: not linked
         (identity("r", "李强", partial15="140502198001014"), identity("m", "王丽", ID), "All other comparisons", "All other comparisons", None),
         # two people with valid IDs, same name and birth date: never one person
