@@ -31,7 +31,6 @@ def staged_source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.As
     )
     def delivery_accepted(context: dg.AssetCheckExecutionContext, doudi: DoudiResource) -> dg.AssetCheckResult:
         quarter, region = partition_of(context)
-        quarter = str(quarter)
         with doudi.connect(region) as con:
             outcome = ingest.delivery_accepted(con, spec, quarter, context.run.run_id, set(doudi.accept_drops))
             ingest.record(con, outcome, quarter, asset_name, context.run.run_id)
@@ -48,7 +47,6 @@ def staged_source_checks(asset_key: dg.AssetKey, spec: SourceSpec) -> list[dg.As
     )
     def value_quality(context: dg.AssetCheckExecutionContext, doudi: DoudiResource) -> dg.AssetCheckResult:
         quarter, region = partition_of(context)
-        quarter = str(quarter)
         with doudi.connect(region) as con:
             outcome = ingest.value_quality(con, spec, quarter, context.run.run_id)
             ingest.record(con, outcome, quarter, asset_name, context.run.run_id)

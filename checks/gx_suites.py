@@ -1,8 +1,15 @@
-"""Great Expectations suites per source, declared in `checks/suites/<source>.yaml`.
+"""Great Expectations suites per source: the key checks that follow from the department's
+spec (`sources/departments/<source>.yaml`; `key_checks` below), and the value expectations
+written in `checks/suites/<source>.yaml`.
 
-Each suite lists blocking expectations (a failure refuses the quarter) and warning ones
-(recorded with their counts). They run on GX's pandas engine over the quarter's staged
-rows, with only the columns they need:
+Each suite has blocking expectations (a failure refuses the quarter) and warning ones
+(recorded with their counts). The blocking ones are the key checks — the delivery not
+empty (a required folder), the key unique in the quarter and, a one-column key, never
+null (GX's uniqueness check passes over nulls) — and any a suite file adds; a source with
+no suite file still gets its key checks. A suite file may word a key check for the
+caseworkers (`key_checks:`); else the wording follows from the spec's title and headers.
+They run on GX's pandas engine over the quarter's staged rows, with only the columns they
+need:
   - table-wide expectations (row count, uniqueness, the key never null) see every row;
   - the others see every row up to SAMPLE_ROWS, beyond that a repeatable random sample
     (GX's pandas path is slow on tens of millions of rows; the checks say how many rows
@@ -23,6 +30,9 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from sources.registry import SourceSpec
+from sources.registry import source as source_spec
+
 SUITE_DIR = Path(__file__).with_name("suites")
 SAMPLE_ROWS = int(os.environ.get("DOUDI_GX_SAMPLE_ROWS", "500000"))
 TABLE_WIDE = {
@@ -30,6 +40,9 @@ TABLE_WIDE = {
     "expect_column_values_to_be_unique",
     "expect_compound_columns_to_be_unique",
 }
+
+
+SCALARS = (int, float, str, type(None))  # observed values kept as they are in the metadata
 
 
 @dataclass(frozen=True)
@@ -71,15 +84,46 @@ class ExpectationOutcome:
             "evaluated_rows": self.evaluated_rows,
             "unexpected_count": self.unexpected_count,
             "unexpected_percent": None if self.unexpected_percent is None else round(self.unexpected_percent, 3),
-            "observed_value": self.observed_value if isinstance(self.observed_value, (int, float, str, type(None))) else str(self.observed_value),
+            "observed_value": self.observed_value if isinstance(self.observed_value, SCALARS) else str(self.observed_value),
         }
+
+
+# The key checks a spec implies, by the name a suite file words them under (`key_checks:`).
+KEY_CHECKS = ("not_empty", "key_unique", "key_not_null")
+
+
+def key_checks(spec: SourceSpec, wording: dict[str, str] | None = None) -> list[Declared]:
+    """The blocking expectations that follow from the spec: not empty (a required folder),
+    the key unique in the quarter (unless the spec says a key may repeat), a one-column key
+    never null. `wording`: the caseworkers' words for some of them, by KEY_CHECKS name."""
+    wording = wording or {}
+    headers = [spec.column(k).headers[0] for k in spec.key]
+    checks = []
+    if spec.required_folder:
+        checks.append(("not_empty", "expect_table_row_count_to_be_between", {"min_value": 1}, f"{spec.title}数据不能为空"))
+    if spec.key_unique and len(spec.key) == 1:
+        checks.append(("key_unique", "expect_column_values_to_be_unique", {"column": spec.key[0]}, f"{headers[0]}唯一"))
+        checks.append(("key_not_null", "expect_column_values_to_not_be_null", {"column": spec.key[0]}, f"每条记录都有{headers[0]}"))
+    elif spec.key_unique:
+        compound = {"column_list": list(spec.key)}
+        checks.append(("key_unique", "expect_compound_columns_to_be_unique", compound, f"{'、'.join(headers)}的组合唯一"))
+    return [Declared(type_, kwargs, True, wording.get(name, why)) for name, type_, kwargs, why in checks]
+
+
+def _suite_file(source: str) -> dict:
+    path = SUITE_DIR / f"{source}.yaml"
+    data = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+    unknown = set(data.get("key_checks") or {}) - set(KEY_CHECKS)
+    if unknown:
+        raise ValueError(f"{path}: key_checks: unknown check(s) {sorted(unknown)} (known: {list(KEY_CHECKS)})")
+    return data
 
 
 @functools.cache
 def declared_suite(source: str) -> tuple[Declared, ...]:
-    path = SUITE_DIR / f"{source}.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    out = []
+    """The source's key checks, then the suite file's blocking and warning expectations."""
+    data = _suite_file(source)
+    out = key_checks(source_spec(source), data.get("key_checks"))
     for severity in ("blocking", "warning"):
         for entry in data.get(severity) or []:
             entry = dict(entry)

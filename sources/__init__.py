@@ -1,7 +1,8 @@
 """Department extracts: how each is read, its specification (as data, one file per department in `departments/`),
 and its cleaning.
 
-- `registry`   the source specifications loaded from `departments/<source>.yaml`
+- `registry`   the source specifications loaded from `departments/<source>.yaml` (and from a
+               deployment's folder named by DOUDI_DEPARTMENTS_DIR)
 - `readers`    files (CSV in any of the encodings departments use, Excel) to text columns
 - `cleaning`   vectorised cleaners per column type (IDs, names, dates, money, codes)
 - `medical`, `disability`, `education`, `detention`: what is particular to that

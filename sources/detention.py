@@ -10,7 +10,6 @@ import polars as pl
 
 from sources.rowrules import RowRule
 
-
 ROW_RULES = [
     RowRule(
         code="release_before_admission",

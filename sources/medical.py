@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import polars as pl
 
-
 PAYMENTS = ("basic_insurance_yuan", "critical_illness_yuan", "medical_assistance_yuan", "other_supplementary_yuan")
 
 

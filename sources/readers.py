@@ -425,7 +425,8 @@ def _reject_oversized_fields(con: duckdb.DuckDBPyConnection, reading: FileReadin
     for rowid, size in oversized:
         line = int(reading.row_line(np.array([rowid - first]))[0])
         reading.rejected.append(
-            Rejected(line, f"字段过长：有一个字段长 {size} 字节（超过 {MAX_FIELD_BYTES} 字节），不是一条正常记录", f"（字段长 {size} 字节，未保存原文）", "field_too_long")
+            Rejected(line, f"字段过长：有一个字段长 {size} 字节（超过 {MAX_FIELD_BYTES} 字节），不是一条正常记录",
+                     f"（字段长 {size} 字节，未保存原文）", "field_too_long")
         )
     con.execute(f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?))", [[r for r, _ in oversized]])
     reading.rejected.sort(key=lambda r: r.row)

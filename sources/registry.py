@@ -6,11 +6,19 @@ type, and whether a missing header refuses the source (`required`) or an empty o
 unreadable value sends the row to quarantine (`not_null`). The cleaning that a type
 implies lives in `sources.cleaning`; what is particular to one department (deriving an ID
 from a certificate number, say) lives in that department's module.
+
+A spec also says where the source stands among the others (`order`), and, for a record
+about one person, which columns identify that person and which staged rows a quarter
+links (`person`): the linker's identities, the linked sources' list and the key checks are
+built from the specs, so a department is added by adding its file. A deployment adds its
+own departments without touching the code: the files in the folder named by
+`DOUDI_DEPARTMENTS_DIR` are read beside the built-in ones (docs/inbox.md).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -19,12 +27,18 @@ from pathlib import Path
 import yaml
 
 SPEC_DIR = Path(__file__).with_name("departments")
+# A folder of a deployment's own department specs, read beside SPEC_DIR's.
+EXTRA_DIR_ENV = "DOUDI_DEPARTMENTS_DIR"
 
 COLUMN_TYPES = {"key", "text", "county_code", "name", "id_number", "date", "money", "integer", "enum", "boolean"}
 DELIVERIES = {"roster", "accumulating", "full_stock"}
 DROP_CHECKS = {"county", "total", "none"}  # see SourceSpec.drop_check
-# The order in which sources are listed everywhere (inbox, audit, reports).
-SOURCE_ORDER = ["households", "members", "medical", "disability", "education", "death", "detention", "standards", "verifications"]
+# Which staged rows of a person-bearing source a quarter links (Person.window):
+#   history           every copy delivered up to the quarter whose record_date lies in the
+#                     quarter's history window (settlements: the rules look back that far)
+#   delivered_so_far  every copy delivered up to the quarter (deaths: a death stays true)
+#   quarter           this quarter's delivery only (full stocks: the latest copy is the truth)
+WINDOWS = ("history", "delivered_so_far", "quarter")
 
 
 class SpecError(ValueError):
@@ -101,6 +115,16 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Person:
+    """A record about one person, which the linker links to a roster member: the columns
+    that say who the person is, and which staged rows a quarter links (WINDOWS)."""
+
+    name: str  # a column of type name
+    id_number: str  # a column of type id_number
+    window: str
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     source: str
     title: str
@@ -119,6 +143,15 @@ class SourceSpec:
     # (checks/ingest.py): per county (rosters), in total (department extracts), or not
     # at all (sources whose size says nothing, e.g. returned lists).
     drop_check: str = "total"
+    # Where the source is listed among the others (inbox, audit, reports, the linker's
+    # union): ascending, each number used once.
+    order: int = 0
+    # The record is about one person, linked to a roster member (None: roster, reference data).
+    person: Person | None = None
+    # Whether a key value occurs once per quarter's delivery, which a blocking check holds
+    # the delivery to (checks/gx_suites.key_checks). Not for returned lists, which may
+    # come back twice in a quarter.
+    key_unique: bool = True
 
     # ---- headers -------------------------------------------------------------------
     @functools.cached_property
@@ -168,81 +201,150 @@ class SourceSpec:
         )
 
 
+def _column(where: str, raw: dict) -> ColumnSpec:
+    if raw["type"] not in COLUMN_TYPES:
+        raise SpecError(f"{where}: column {raw['name']}: unknown type {raw['type']!r}")
+    if raw["type"] == "enum" and not raw.get("values"):
+        raise SpecError(f"{where}: enum column {raw['name']} lists no values")
+    on_invalid = raw.get("on_invalid", "quarantine" if raw.get("not_null") else "null")
+    if on_invalid not in {"null", "quarantine"}:
+        raise SpecError(f"{where}: column {raw['name']}: on_invalid must be null or quarantine")
+    if raw.get("not_after_extract") and raw["type"] != "date":
+        raise SpecError(f"{where}: column {raw['name']}: not_after_extract is for date columns")
+    if raw.get("allow_negative") and raw["type"] != "money":
+        raise SpecError(f"{where}: column {raw['name']}: allow_negative is for money columns")
+    return ColumnSpec(
+        name=raw["name"],
+        type=raw["type"],
+        required=bool(raw.get("required", False)),
+        not_null=bool(raw.get("not_null", False)),
+        headers=tuple(str(h) for h in raw["headers"]),
+        values={str(k): tuple(str(v) for v in vs) for k, vs in (raw.get("values") or {}).items()},
+        allow_negative=bool(raw.get("allow_negative", False)),
+        on_invalid=on_invalid,
+        minimum=raw.get("min"),
+        not_after_extract=bool(raw.get("not_after_extract", False)),
+    )
+
+
+def _references(where: str, data: dict, names: set[str]) -> tuple[Reference, ...]:
+    references = []
+    for column, ref in (data.get("references") or {}).items():
+        if column not in names:
+            raise SpecError(f"{where}: references: {column!r} is not a declared column")
+        if not isinstance(ref, dict) or not {"source", "reason_code", "reason"} <= ref.keys():
+            raise SpecError(f"{where}: references: {column} needs source, reason_code and reason")
+        references.append(Reference(str(column), str(ref["source"]), str(ref["reason_code"]), str(ref["reason"])))
+    return tuple(references)
+
+
+def _window(where: str, raw: dict, delivery: str, record_date: str | None) -> str:
+    """The person's window: declared, or `quarter` for a full stock (each delivery replaces
+    the last, so only this quarter's rows are true); an accumulating source must say."""
+    window = raw.get("window", "quarter" if delivery == "full_stock" else None)
+    if window is None:
+        raise SpecError(f"{where}: person: an accumulating delivery must say which copies are linked (window: one of {list(WINDOWS)})")
+    if window not in WINDOWS:
+        raise SpecError(f"{where}: person: window must be one of {list(WINDOWS)}")
+    if window != "quarter" and delivery != "accumulating":
+        raise SpecError(f"{where}: person: window {window} is for accumulating deliveries (a full stock replaces the last)")
+    if window == "history" and not record_date:
+        raise SpecError(f"{where}: person: window history dates records by record_date, which the spec does not declare")
+    return window
+
+
+def _person(where: str, data: dict, columns: tuple[ColumnSpec, ...], key: tuple[str, ...]) -> Person | None:
+    raw = data.get("person")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not {"name", "id_number"} <= raw.keys():
+        raise SpecError(f"{where}: person needs name and id_number (the columns that identify the person)")
+    if data["delivery"] == "roster":
+        raise SpecError(f"{where}: person: a roster is what records are linked to, not a linked source")
+    if len(key) != 1:
+        raise SpecError(f"{where}: person: a linked record needs a one-column key (the record_key of its links)")
+    types = {c.name: c.type for c in columns}
+    for field_name in ("name", "id_number"):
+        if types.get(raw[field_name]) != field_name:
+            raise SpecError(f"{where}: person: {field_name} {raw[field_name]!r} is not a declared column of type {field_name}")
+    return Person(str(raw["name"]), str(raw["id_number"]), _window(where, raw, data["delivery"], data.get("record_date")))
+
+
 def _load(path: Path) -> SourceSpec:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    where = path.name
+    where = str(path)
     try:
-        delivery = data["delivery"]
-        if delivery not in DELIVERIES:
-            raise SpecError(f"{where}: delivery must be one of {sorted(DELIVERIES)}")
-        columns = []
-        for raw in data["columns"]:
-            if raw["type"] not in COLUMN_TYPES:
-                raise SpecError(f"{where}: column {raw['name']}: unknown type {raw['type']!r}")
-            if raw["type"] == "enum" and not raw.get("values"):
-                raise SpecError(f"{where}: enum column {raw['name']} lists no values")
-            on_invalid = raw.get("on_invalid", "quarantine" if raw.get("not_null") else "null")
-            if on_invalid not in {"null", "quarantine"}:
-                raise SpecError(f"{where}: column {raw['name']}: on_invalid must be null or quarantine")
-            if raw.get("not_after_extract") and raw["type"] != "date":
-                raise SpecError(f"{where}: column {raw['name']}: not_after_extract is for date columns")
-            if raw.get("allow_negative") and raw["type"] != "money":
-                raise SpecError(f"{where}: column {raw['name']}: allow_negative is for money columns")
-            columns.append(
-                ColumnSpec(
-                    name=raw["name"],
-                    type=raw["type"],
-                    required=bool(raw.get("required", False)),
-                    not_null=bool(raw.get("not_null", False)),
-                    headers=tuple(str(h) for h in raw["headers"]),
-                    values={str(k): tuple(str(v) for v in vs) for k, vs in (raw.get("values") or {}).items()},
-                    allow_negative=bool(raw.get("allow_negative", False)),
-                    on_invalid=on_invalid,
-                    minimum=raw.get("min"),
-                    not_after_extract=bool(raw.get("not_after_extract", False)),
-                )
-            )
-        key = data["key"]
-        key = tuple(key) if isinstance(key, list) else (key,)
-        names = {c.name for c in columns}
-        missing_key = [k for k in key if k not in names]
-        if missing_key:
-            raise SpecError(f"{where}: key column(s) {missing_key} not declared")
-        for field_name in ("record_date", "record_detail"):
-            if data.get(field_name) and data[field_name] not in names:
-                raise SpecError(f"{where}: {field_name} {data[field_name]!r} is not a declared column")
-        references = []
-        for column, ref in (data.get("references") or {}).items():
-            if column not in names:
-                raise SpecError(f"{where}: references: {column!r} is not a declared column")
-            if not isinstance(ref, dict) or not {"source", "reason_code", "reason"} <= ref.keys():
-                raise SpecError(f"{where}: references: {column} needs source, reason_code and reason")
-            references.append(Reference(str(column), str(ref["source"]), str(ref["reason_code"]), str(ref["reason"])))
-        drop_check = data.get("drop_check", "county" if delivery == "roster" else "total")
-        if drop_check not in DROP_CHECKS:
-            raise SpecError(f"{where}: drop_check must be one of {sorted(DROP_CHECKS)}")
-        return SourceSpec(
-            drop_check=drop_check,
-            source=data["source"],
-            title=data["title"],
-            delivery=delivery,
-            required_folder=bool(data.get("required_folder", True)),
-            key=key,
-            columns=tuple(columns),
-            all_sheets=bool(data.get("all_sheets", False)),
-            record_date=data.get("record_date"),
-            record_detail=data.get("record_detail"),
-            references=tuple(references),
-        )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{where}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{where}: not a department specification (a YAML mapping)")
+    try:
+        return _spec(where, path.stem, data)
     except KeyError as exc:
         raise SpecError(f"{where}: missing field {exc}") from None
 
 
-@functools.cache
-def all_sources() -> tuple[SourceSpec, ...]:
-    specs = {p.stem: _load(p) for p in SPEC_DIR.glob("*.yaml")}
-    ordered = [specs.pop(name) for name in SOURCE_ORDER if name in specs]
-    ordered = tuple(ordered + [specs[k] for k in sorted(specs)])
+def _spec(where: str, stem: str, data: dict) -> SourceSpec:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", str(data["source"])):
+        raise SpecError(f"{where}: source {data['source']!r} must be lower-case letters, digits and _ (it names tables)")
+    if data["source"] != stem:
+        raise SpecError(f"{where}: source {data['source']!r} must be the file's name ({stem})")
+    if not isinstance(data["order"], int) or isinstance(data["order"], bool):
+        raise SpecError(f"{where}: order must be a whole number")
+    delivery = data["delivery"]
+    if delivery not in DELIVERIES:
+        raise SpecError(f"{where}: delivery must be one of {sorted(DELIVERIES)}")
+    columns = tuple(_column(where, raw) for raw in data["columns"])
+    key = data["key"]
+    key = tuple(key) if isinstance(key, list) else (key,)
+    names = {c.name for c in columns}
+    missing_key = [k for k in key if k not in names]
+    if missing_key:
+        raise SpecError(f"{where}: key column(s) {missing_key} not declared")
+    for field_name in ("record_date", "record_detail"):
+        if data.get(field_name) and data[field_name] not in names:
+            raise SpecError(f"{where}: {field_name} {data[field_name]!r} is not a declared column")
+    drop_check = data.get("drop_check", "county" if delivery == "roster" else "total")
+    if drop_check not in DROP_CHECKS:
+        raise SpecError(f"{where}: drop_check must be one of {sorted(DROP_CHECKS)}")
+    return SourceSpec(
+        drop_check=drop_check,
+        source=data["source"],
+        title=data["title"],
+        delivery=delivery,
+        required_folder=bool(data.get("required_folder", True)),
+        key=key,
+        columns=columns,
+        all_sheets=bool(data.get("all_sheets", False)),
+        record_date=data.get("record_date"),
+        record_detail=data.get("record_detail"),
+        references=_references(where, data, names),
+        order=data["order"],
+        person=_person(where, data, columns, key),
+        key_unique=bool(data.get("key_unique", True)),
+    )
+
+
+def spec_files() -> list[Path]:
+    """The built-in spec files and, when DOUDI_DEPARTMENTS_DIR names a folder, its files
+    beside them; a file of the same name in both is an error naming both."""
+    files = {p.name: p for p in sorted(SPEC_DIR.glob("*.yaml"))}
+    extra = os.environ.get(EXTRA_DIR_ENV)
+    if extra:
+        folder = Path(extra)
+        if not folder.is_dir():
+            raise SpecError(f"{EXTRA_DIR_ENV}={extra}: not a folder")
+        for path in sorted(folder.glob("*.yaml")):
+            if path.name in files:
+                raise SpecError(f"{path}: a department of this name is already declared in {files[path.name]}")
+            files[path.name] = path
+    return list(files.values())
+
+
+def _check_order(ordered: tuple[SourceSpec, ...]) -> None:
+    for before, after in zip(ordered, ordered[1:]):
+        if before.order == after.order:
+            raise SpecError(f"{before.source}.yaml and {after.source}.yaml: both have order {before.order}")
     # A referenced source is listed (and so loaded, by whoever loads in this order) first.
     position = {spec.source: i for i, spec in enumerate(ordered)}
     for spec in ordered:
@@ -250,8 +352,21 @@ def all_sources() -> tuple[SourceSpec, ...]:
             if ref.source not in position or len(ordered[position[ref.source]].key) != 1:
                 raise SpecError(f"{spec.source}.yaml: references: {ref.column} -> {ref.source!r} is not a source with a one-column key")
             if position[ref.source] > position[spec.source]:
-                raise SpecError(f"{spec.source}.yaml: references {ref.source!r}, which is listed after it (SOURCE_ORDER)")
+                raise SpecError(f"{spec.source}.yaml: references {ref.source!r}, which is listed after it (order)")
+
+
+@functools.cache
+def all_sources() -> tuple[SourceSpec, ...]:
+    """Every department's spec, in `order`."""
+    ordered = tuple(sorted((_load(p) for p in spec_files()), key=lambda spec: spec.order))
+    _check_order(ordered)
     return ordered
+
+
+def linked_sources() -> tuple[SourceSpec, ...]:
+    """The person-bearing extracts (the specs with `person`), in source order: what the
+    linker links to roster members and the rules read through links."""
+    return tuple(spec for spec in all_sources() if spec.person is not None)
 
 
 def source(name: str) -> SourceSpec:

@@ -35,7 +35,7 @@ final as (
     from basis
     where member_id is not null
       and not (rule_code = 'Q02' and result = '已处理')
-      and split_part(item, ':', 1) in ('medical', 'disability', 'education', 'death', 'detention')
+      and list_contains($linked_sources, split_part(item, ':', 1))  -- the sources the linker links (sources.registry.linked_sources)
 )
 
 select * from final

@@ -8,10 +8,10 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipelines.ingest.load import load_source
+from pipelines.quarters import Quarter
 from sources.readers import InputRefused, detect_encoding
 from sources.registry import source
 from warehouse.connection import connect
@@ -33,7 +33,7 @@ def _write(tmp_path: Path, source_name: str, files: dict[str, bytes]) -> Path:
 def load(tmp_path: Path, source_name: str, files: dict[str, bytes]):
     quarter_dir = _write(tmp_path, source_name, files)
     with connect(tmp_path / "w.duckdb") as con:
-        outcome = load_source(con, source(source_name), quarter_dir, QUARTER, "test")
+        outcome = load_source(con, source(source_name), quarter_dir, Quarter.parse(QUARTER), "test")
         staged = con.execute(f"SELECT * FROM staging.{source_name} WHERE quarter = ? ORDER BY source_file, source_row", [QUARTER]).pl()
         quarantined = con.execute(f"SELECT * FROM quarantine.{source_name} WHERE quarter = ? ORDER BY source_file, source_row", [QUARTER]).pl()
     assert outcome.rows_read == outcome.rows_loaded + outcome.rows_quarantined
@@ -226,11 +226,11 @@ def test_empty_folder_and_missing_folder_are_refused(tmp_path):
     (tmp_path / "inbox" / QUARTER / "death" / ".DS_Store").write_bytes(b"\x00")
     with connect(tmp_path / "w.duckdb") as con:
         with pytest.raises(InputRefused, match="没有 .csv 或 .xlsx"):
-            load_source(con, source("death"), tmp_path / "inbox" / QUARTER, QUARTER, "t")
+            load_source(con, source("death"), tmp_path / "inbox" / QUARTER, Quarter.parse(QUARTER), "t")
         with pytest.raises(InputRefused, match="缺少数据源文件夹 detention"):
-            load_source(con, source("detention"), tmp_path / "inbox" / QUARTER, QUARTER, "t")
+            load_source(con, source("detention"), tmp_path / "inbox" / QUARTER, Quarter.parse(QUARTER), "t")
         # An optional source may be absent.
-        outcome = load_source(con, source("standards"), tmp_path / "inbox" / QUARTER, QUARTER, "t")
+        outcome = load_source(con, source("standards"), tmp_path / "inbox" / QUARTER, Quarter.parse(QUARTER), "t")
         assert not outcome.folder_present
 
 
