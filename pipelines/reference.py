@@ -38,8 +38,6 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CLI_PAGE = "docs/cli.md"
@@ -284,44 +282,47 @@ def _format_value(value) -> str:
 
 def _engine_parameters(rules) -> dict[str, list[tuple[str, list[str]]]]:
     """Parameters the engine reads itself while it builds the shared inputs: for each, the
-    input models whose SQL binds it by name and the rules that read those models."""
+    input models whose SQL binds it by name and the rules that declare those inputs."""
     from pipelines.rules import engine
     from warehouse.models import model_sql, parameters_of
 
-    names = sorted(set(re.findall(r"""params\[["'](\w+)["']\]""", inspect.getsource(engine.prepare_inputs))))
     found = {}
-    for name in names:
-        models = [m for m in engine.INPUT_MODELS if name in parameters_of(model_sql(m))]
-        found[name] = [(m.rsplit("/", 1)[-1], [r.code for r in rules if m in engine.needed_inputs([r])]) for m in models]
+    for name in sorted(engine.ENGINE_PARAMETERS):
+        models = [(table, model) for table, model in engine.MODEL_INPUTS.items() if name in parameters_of(model_sql(model))]
+        found[name] = [(table, [r.code for r in rules if table in r.inputs]) for table, model in models]
     return found
 
 
 def _rule_reads(rule) -> list[str]:
+    """The tables the rule declares it reads (`Rule.inputs`), in words."""
     from pipelines.link import thresholds
-    from pipelines.rules import engine
 
     body = re.sub(r"--[^\n]*", "", rule.sql)
     reads = []
-    for model in engine.needed_inputs([rule]):
-        name = model.rsplit("/", 1)[-1]
-        if name == "int_links":
+    for table in rule.inputs:
+        if table == "int_links":
             levels = []
             if re.search(r"\bfor_ineligibility\b", body):
                 levels.append(f"match probability ≥ {thresholds.INELIGIBILITY}")
             if re.search(r"\bfor_need\b", body):
                 levels.append(f"match probability ≥ {thresholds.NEED}")
             reads.append(f"`int_links` (links at {' or '.join(levels)})" if levels else "`int_links`")
+        elif table == "prior_findings":
+            earlier = sorted(set(re.findall(r"rule_code\s*=\s*'(\w+)'", body)))
+            reads.append("`prior_findings`: the findings of earlier rules of its family" + (f" ({', '.join(earlier)})" if earlier else ""))
+        elif table == "linked.roster_duplicates" and "$ineligibility_threshold" in body:
+            reads.append(f"{_code(table)} (pairs with match probability ≥ {thresholds.INELIGIBILITY})")
         else:
-            reads.append(_code(name))
-    for table in sorted(set(re.findall(r"\b((?:staging|linked|audit)\.\w+)", body))):
-        text = _code(table)
-        if table == "linked.roster_duplicates" and "$ineligibility_threshold" in body:
-            text += f" (pairs with match probability ≥ {thresholds.INELIGIBILITY})"
-        reads.append(text)
-    if re.search(r"\b__findings\b", body):
-        earlier = sorted(set(re.findall(r"rule_code\s*=\s*'(\w+)'", body)))
-        reads.append("the findings of earlier rules of its family" + (f" ({', '.join(earlier)})" if earlier else ""))
+            reads.append(_code(table))
     return reads
+
+
+def _parameters_by_file(rule, parameters, param_link) -> str:
+    """`deadlines.yaml`: verification_days; … — the rule's parameters under the file each is in."""
+    files: dict[str, list[str]] = {}
+    for name in rule.parameters:
+        files.setdefault(parameters[name].file if name in parameters else "", []).append(name)
+    return "; ".join(f"{_code(file)}: {', '.join(param_link(n) for n in names)}" for file, names in sorted(files.items())) or "none"
 
 
 def _severities(rule) -> list[str]:
@@ -331,9 +332,10 @@ def _severities(rule) -> list[str]:
 
 def rules_page() -> str:
     from pipelines.link import thresholds
+    from pipelines.policy.params import PARAMETER_DIR, default_parameters
+    from pipelines.policy.window import LOOKBACK_PARAMETER
     from pipelines.rules import catalog, engine, records
     from pipelines.rules.catalog import KINDS, all_rules, rules_of
-    from pipelines.policy.params import PARAMETER_DIR, default_parameters
 
     rules = all_rules()
     modules = _rule_modules()
@@ -343,10 +345,7 @@ def rules_page() -> str:
     for rule in rules:
         for name in rule.parameters:
             used_by.setdefault(name, []).append(rule.code)
-    files: dict[str, str] = {}
-    for path in sorted(PARAMETER_DIR.glob("*.yaml")):
-        for name in yaml.safe_load(path.read_text(encoding="utf-8")) or {}:
-            files[str(name)] = _relative(path)
+    files = {name: _relative(PARAMETER_DIR / parameter.file) for name, parameter in parameters.items()}
 
     def rule_heading(rule) -> str:
         return f"{rule.code} {rule.title}"
@@ -369,7 +368,8 @@ def rules_page() -> str:
         "`pipelines/policy/parameters/`. This page is built from those modules and files. Each rule below shows its "
         "code, title, kind, scope (a warning on a member or on a household), the colours its SQL can give, the "
         "policy clause the lists cite (政策依据), the default action (处理建议: a rule may word its own per case), "
-        "the parameters bound into its SQL, the tables it reads, its docstring (the clause and the condition, as "
+        "the alternative actions its SQL chooses among, the parameters bound into its SQL with the file each is defined "
+        "in, the tables it declares it reads, its docstring (the clause and the condition, as "
         "the rule's author wrote them) and its SQL. The cases a policy officer can read for each rule are in "
         "`tests/rules/cases/<code>.yaml`.",
         f"A rule acts on an extract record only through a link (`linked.matches`): rules of kind ineligibility "
@@ -396,7 +396,8 @@ def rules_page() -> str:
                 ["severity", ", ".join(_severities(rule))],
                 ["policy reference (政策依据)", rule.policy_ref],
                 ["default action (处理建议)", rule.action],
-                ["parameters", ", ".join(param_link(p) for p in rule.parameters) or "none"],
+                *[[f"action when {_code(name)}", text] for name, text in rule.actions.items()],
+                ["parameters", _parameters_by_file(rule, parameters, param_link)],
                 ["reads", "; ".join(_rule_reads(rule))],
                 ["module", _code_file(module)],
             ]
@@ -422,6 +423,8 @@ def rules_page() -> str:
         users = list(used_by.get(name, []))
         if name in engine_params:
             users.append("engine")
+        if name == LOOKBACK_PARAMETER:
+            users.append("history window")
         overview.append([f"[`{name}`](#{github_anchor(name)})", parameters[name].unit or "", ", ".join(users) or "nothing",
                          _code(files.get(name, ""))])
     parts.append(_table(["parameter", "unit", "used by", "file"], overview))
@@ -431,6 +434,8 @@ def rules_page() -> str:
         if name in engine_params:
             feeds = "; ".join(f"`{m}`, read by {', '.join(codes) or 'no rule'}" for m, codes in engine_params[name])
             users.append("the engine, for the shared inputs" + (f" ({feeds})" if feeds else ""))
+        if name == LOOKBACK_PARAMETER:
+            users.append("the history window of the linker and the rules (`pipelines/policy/window.py`)")
         parts.append(f"### {name}")
         parts.append(_table(["", ""], [
             ["description", parameter.description],
@@ -538,7 +543,7 @@ def _kwargs_text(kwargs: dict) -> str:
 
 def inbox_page() -> str:
     from checks.gx_suites import SUITE_DIR, declared_suite
-    from sources.registry import SPEC_DIR, COLUMN_TYPES, all_sources
+    from sources.registry import COLUMN_TYPES, SPEC_DIR, all_sources
 
     missing_words = sorted(COLUMN_TYPES - TYPE_WORDS.keys())
     if missing_words:
@@ -701,7 +706,7 @@ def outputs_page() -> str:
         described = _describe(con, ("linked", "marts", "audit", "rules"))
         parts.append("## Warehouse tables and views")
         parts.append(_table(["name", "kind", "what"], [[f"[`{t}`](#{github_anchor(t)})", k, table_notes.get(t, "")] for t, k, _ in described]))
-        for table, kind, cols in described:
+        for table, _kind, cols in described:
             parts.append(f"### {table}")
             if table_notes.get(table):
                 parts.append(table_notes[table])
@@ -732,7 +737,7 @@ def outputs_page() -> str:
             con.execute(national_sql)
             table_notes, column_notes = _ddl_notes(national_sql)
             parts.append("## The national warehouse (`doudi national`)")
-            for table, kind, cols in _describe(con, ("national",)):
+            for table, _kind, cols in _describe(con, ("national",)):
                 parts.append(f"### {table}")
                 if table_notes.get(table):
                     parts.append(table_notes[table])

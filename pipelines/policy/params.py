@@ -3,7 +3,9 @@
 Every number a rule uses lives in `parameters/*.yaml`, keyed by the date the value takes
 effect, each value with the document and clause it comes from. The loader refuses a value
 without a reference, so a number cannot enter the rules without saying where it is from.
-A quarter uses the values in force on its last day.
+A quarter uses the values in force on its last day. Each parameter knows the file it is
+defined in (`Parameter.file`): a rule lists the parameters it binds (`Rule.parameters`)
+and its docstring names their files, so from a rule one finds the file to change.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Parameter:
     description: str
     unit: str | None
     values: tuple[ParameterValue, ...]  # sorted by start
+    file: str = ""  # the file it is defined in (`deadlines.yaml`), as a rule's docstring names it
 
     def at(self, day: dt.date) -> ParameterValue:
         current = None
@@ -105,7 +108,7 @@ class Parameters:
                         ParameterValue(name, start, entry["value"], reference, entry.get("quote"), spec.get("unit"), spec["description"])
                     )
                 values.sort(key=lambda v: v.start)
-                parameters[name] = Parameter(name, spec["description"], spec.get("unit"), tuple(values))
+                parameters[name] = Parameter(name, spec["description"], spec.get("unit"), tuple(values), path.name)
         return cls(parameters)
 
     def at(self, day: dt.date) -> ParameterSet:

@@ -8,7 +8,7 @@ written and the record's date and detail (`record_date`, `record_detail` in
 `sources/departments/<source>.yaml`) — together with how the linker matched it to the member
 (`linked.matches`: method, probability, id_agreement, name_agreement), and writes the list
 into the warning's evidence as `records`. The lists render it in Chinese
-(`pipelines/exports/evidence.py`).
+(`pipelines/rules/texts.py`, record_line).
 
 `apply_identity_caveat` then holds every ineligibility warning to what its records prove:
 one that rests on no record whose ID and name agree outright (`corroborated`) is at most
@@ -20,17 +20,10 @@ from __future__ import annotations
 
 import duckdb
 
-from sources.registry import all_sources
+from pipelines.quarters import Quarter
+from sources.registry import linked_sources
 
 IDENTITY_CAVEAT = "先核实身份（部门记录的身份证号或姓名与花名册不完全一致，须核实是否为本人）；核实为本人后，"
-
-
-def linked_sources() -> list:
-    """The person-bearing extracts: the specs with an ID number that are not the roster."""
-    return [
-        spec for spec in all_sources()
-        if spec.delivery != "roster" and any(c.type == "id_number" for c in spec.columns) and len(spec.key) == 1
-    ]
 
 
 def record_lookup_sql(keys_table: str) -> str:
@@ -45,7 +38,7 @@ def record_lookup_sql(keys_table: str) -> str:
         delivered = "quarter <= $quarter" if spec.delivery == "accumulating" else "quarter = $quarter"
         parts.append(
             f"""select '{spec.source}' as source, '{spec.title}' as source_title, "{key}"::varchar as record_key,
-                       name as name_as_written, id_number_raw as id_number_as_written,
+                       "{spec.person.name}" as name_as_written, "{spec.person.id_number}_raw" as id_number_as_written,
                        {date} as record_date, {detail} as detail, quarter as delivered_quarter
                 from {spec.staging_table}
                 where {delivered}
@@ -57,14 +50,19 @@ def record_lookup_sql(keys_table: str) -> str:
     )
 
 
-def attach_records(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
-    """Write into each member finding of `__findings` the linked records its basis names
-    (evidence.records), and keep `__finding_records` (rule_code, member_id, corroborated)."""
+FINDING_RECORDS = "__finding_records"
+
+
+def attach_records(con: duckdb.DuckDBPyConnection, quarter: Quarter, findings: str) -> str:
+    """Write into each member finding of the table `findings` the linked records its basis
+    names (evidence.records), reading the run's `int_links` and `int_roster`. Returns the
+    table it leaves of (rule_code, member_id, corroborated, records), for
+    `apply_identity_caveat`."""
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE __basis_records AS
         WITH items AS (
-            SELECT rule_code, member_id, unnest(basis) AS item FROM __findings WHERE member_id IS NOT NULL
+            SELECT rule_code, member_id, unnest(basis) AS item FROM {findings} WHERE member_id IS NOT NULL
         )
         SELECT DISTINCT rule_code, member_id, split_part(item, ':', 1) AS source,
                substr(item, length(split_part(item, ':', 1)) + 2) AS record_key
@@ -74,18 +72,18 @@ def attach_records(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
         {"sources": [spec.source for spec in linked_sources()]},
     )
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __basis_written AS {record_lookup_sql('__basis_records')}", {"quarter": quarter}
+        f"CREATE OR REPLACE TEMP TABLE __basis_written AS {record_lookup_sql('__basis_records')}", {"quarter": str(quarter)}
     )
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE __finding_records AS
+        f"""
+        CREATE OR REPLACE TEMP TABLE {FINDING_RECORDS} AS
         WITH records AS (
             SELECT b.rule_code, b.member_id, l.corroborated,
-                   {'source': b.source, 'source_title': w.source_title, 'record_key': b.record_key,
+                   {{'source': b.source, 'source_title': w.source_title, 'record_key': b.record_key,
                     'name_as_written': w.name_as_written, 'id_number_as_written': w.id_number_as_written,
                     'roster_name': m.name, 'record_date': w.record_date, 'detail': w.detail,
                     'match_method': l.match_method, 'match_probability': round(l.match_probability, 4),
-                    'id_agreement': l.id_agreement, 'name_agreement': l.name_agreement} AS record
+                    'id_agreement': l.id_agreement, 'name_agreement': l.name_agreement}} AS record
             FROM __basis_records AS b
             JOIN int_links AS l ON l.source = b.source AND l.record_key = b.record_key AND l.member_id = b.member_id
             JOIN __basis_written AS w ON w.source = b.source AND w.record_key = b.record_key
@@ -98,30 +96,32 @@ def attach_records(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
         """
     )
     con.execute(
-        """
-        UPDATE __findings AS f
+        f"""
+        UPDATE {findings} AS f
         SET evidence = json_merge_patch(f.evidence, json_object('records', to_json(r.records)))
-        FROM __finding_records AS r
+        FROM {FINDING_RECORDS} AS r
         WHERE f.rule_code = r.rule_code AND f.member_id = r.member_id
         """
     )
+    return FINDING_RECORDS
 
 
-def apply_identity_caveat(con: duckdb.DuckDBPyConnection) -> int:
-    """An ineligibility finding whose records include none that corroborates the member
-    outright: at most orange, and verify the identity first. Returns how many."""
+def apply_identity_caveat(con: duckdb.DuckDBPyConnection, findings: str, finding_records: str) -> int:
+    """An ineligibility finding of `findings` whose records (`finding_records`, from
+    `attach_records`) include none that corroborates the member outright: at most orange,
+    and verify the identity first. Returns how many."""
     held = con.execute(
-        """
-        SELECT count(*) FROM __findings AS f JOIN __finding_records AS r USING (rule_code, member_id)
+        f"""
+        SELECT count(*) FROM {findings} AS f JOIN {finding_records} AS r USING (rule_code, member_id)
         WHERE f.rule_kind = 'ineligibility' AND NOT r.corroborated
         """
     ).fetchone()[0]
     con.execute(
-        """
-        UPDATE __findings AS f
+        f"""
+        UPDATE {findings} AS f
         SET severity = CASE WHEN f.severity = 'red' THEN 'orange' ELSE f.severity END,
             action = $caveat || f.action
-        FROM __finding_records AS r
+        FROM {finding_records} AS r
         WHERE f.rule_code = r.rule_code AND f.member_id = r.member_id
           AND f.rule_kind = 'ineligibility' AND NOT r.corroborated
         """,

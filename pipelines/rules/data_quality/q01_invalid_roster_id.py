@@ -8,6 +8,8 @@ A roster member whose ID number, once cleaned (spaces, full width, lower-case x,
 digits), fails the GB 11643 check digit, or is empty, or is not 15 or 18 characters long
 (an Excel-rounded number included), or whose embedded birth date disagrees with 出生日期,
 or whose sex digit disagrees with 性别. Member warning; yellow; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days).
 """
 
 from pipelines.rules.catalog import Rule
@@ -61,6 +63,13 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    written = e.get("id_number_as_written")
+    shown = f"（花名册中为“{written}”）" if written else ""
+    return "；".join(e.get("issues") or []) + shown
+
+
 RULE = Rule(
     code="Q01",
     title="身份证号异常",
@@ -69,6 +78,8 @@ RULE = Rule(
     policy_ref="GB 11643《公民身份号码》；焦民〔2024〕8号 二（二）1（数据质量）",
     action="核对户口簿、身份证原件，更正花名册中的身份证号、出生日期或性别",
     parameters=("verification_days",),
+    inputs=("int_roster",),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

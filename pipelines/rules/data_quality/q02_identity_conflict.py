@@ -13,9 +13,12 @@ asks the caseworker whose record it is. One warning per member, listing every su
 Member warning; yellow; due Q.end + 30 days. A 属实 (the record is the member's, e.g. a
 changed name) links the record's name to the member from the next run on
 (link_confirmed_identities.sql); 不属实 silences the warning while its records are unchanged.
+
+Parameters: deadlines.yaml (verification_days).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import records_text
 
 SQL = """
 with
@@ -62,6 +65,12 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    # The records are the sentence: every one carries the member's ID under another name.
+    return "部门记录使用了该成员的身份证号，但姓名不同：" + records_text(e.get("records") or [])
+
+
 RULE = Rule(
     code="Q02",
     title="身份信息冲突",
@@ -74,6 +83,9 @@ RULE = Rule(
         "不是本人的，填“不属实”，并告知该部门更正身份证号"
     ),
     parameters=("verification_days",),
+    inputs=("int_roster", "int_identity_conflicts"),
     sql=SQL,
+    evidence=evidence_text,
+    evidence_shows_records=True,
     doc=__doc__,
 )

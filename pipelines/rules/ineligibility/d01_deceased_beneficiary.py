@@ -12,9 +12,13 @@ beneficiaries × whole months from the month after death to Q.end.
 A death linked on less than the ID and name agreeing outright (a repaired ID, a name one
 character off) is held to orange, its action asking to verify the identity first
 (pipelines/rules/records.py): a benefit is stopped only on a record certainly the member's.
+
+Parameters: deadlines.yaml (death_reverification_months); scope.yaml
+(death_check_categories).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import chinese_date, yuan
 
 SQL = """
 with
@@ -95,6 +99,20 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    sources = "、".join(e.get("sources") or []) or "死亡信息"
+    text = f"{sources}记录：{chinese_date(e.get('death_date'))}死亡"
+    months = int(e.get("months_paid_after_death") or 0)
+    if months > 0:
+        text += f"；死亡后已发放{months}个月，约多发放{yuan(e.get('estimated_overpayment_yuan'))}"
+    else:
+        text += "；尚无死亡后多发放的月份"
+    if e.get("living_beneficiaries") == 0:
+        text += "；该户已无在世保障对象"
+    return text
+
+
 RULE = Rule(
     code="D01",
     title="保障对象死亡",
@@ -103,6 +121,8 @@ RULE = Rule(
     policy_ref="运民发〔2023〕50号 一（五）",
     action="核实死亡情况，自死亡之日起3个月内完成家庭状况核查，办理保障金增发、减发、停发手续，追回死亡后多发放的保障金",
     parameters=("death_reverification_months", "death_check_categories"),
+    inputs=("int_roster", "int_links", "int_death_records"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

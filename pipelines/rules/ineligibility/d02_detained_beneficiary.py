@@ -9,9 +9,12 @@ Q.end and 出所日期 empty or after Q.end. Detention is a full stock: only the
 delivery counts. Member warning; orange; due Q.end + 30 days.
 A detention linked on less than the ID and name agreeing outright asks, in its action, to
 verify the identity first (pipelines/rules/records.py).
+
+Parameters: deadlines.yaml (verification_days); scope.yaml (detention_types_counted).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import chinese_date
 
 SQL = """
 with
@@ -52,6 +55,16 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    parts = []
+    for d in e.get("detentions") or []:
+        until = f"，预计{chinese_date(d.get('release_date'))}出所" if d.get("release_date") else "，尚未出所"
+        place = f"（{d.get('facility')}）" if d.get("facility") else ""
+        parts.append(f"{d.get('type')}{place}：{chinese_date(d.get('admission_date'))}入所{until}")
+    return "羁押服刑记录：" + "；".join(parts)
+
+
 RULE = Rule(
     code="D02",
     title="保障对象在押服刑",
@@ -60,6 +73,8 @@ RULE = Rule(
     policy_ref="运民发〔2023〕50号 三（三）",
     action="核实羁押服刑情况；在押服刑期间按规定停发其保障金，重新核定家庭保障人口和保障金额",
     parameters=("detention_types_counted", "verification_days"),
+    inputs=("int_roster", "int_links", "staging.detention"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

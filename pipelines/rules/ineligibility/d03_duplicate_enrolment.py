@@ -8,6 +8,8 @@ The same real person, however their ID is written (the roster deduplication of
 ineligibility threshold), is a beneficiary in two or more households of the roster,
 whatever the counties or categories. One warning on each of those member rows; orange;
 due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days).
 """
 
 from pipelines.rules.catalog import Rule
@@ -59,6 +61,15 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    others = e.get("other_enrolments") or []
+    where = "；".join(
+        f"户编号{o.get('household_id')}（区县{o.get('county_code')}，{o.get('category')}）" for o in others
+    )
+    return f"同一人同时在{len(others) + 1}个家庭中作为保障对象：另见{where}"
+
+
 RULE = Rule(
     code="D03",
     title="重复享受",
@@ -67,6 +78,8 @@ RULE = Rule(
     policy_ref="运民发〔2023〕50号 三（二）、三（三）",
     action="核实该人员在两个以上家庭重复享受的情况，只保留一处保障，停止其余家庭中的重复保障并追回多发的保障金",
     parameters=("verification_days",),
+    inputs=("int_roster", "linked.roster_duplicates"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

@@ -7,9 +7,12 @@ A 支出型低保 household whose validity end (有效期至, else 认定日期 
 calendar day a year later, 29 February giving 28 February) is on or before Q.end:
 orange, terminate or re-verify. A validity end in the next quarter: yellow, prepare the
 review. Household warning; due on the validity end.
+
+Parameters: expenditure_poverty.yaml (approval_validity_years).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import chinese_date
 
 SQL = """
 with
@@ -40,10 +43,7 @@ final as (
             'validity_end_computed', computed,
             'expired', ends <= $q_end
         ) as evidence,
-        case when ends <= $q_end
-             then '支出型低保有效期已满：入户调查复核，仍符合条件的重新审核确认，不再符合的终止救助'
-             else '支出型低保将于下季度到期：提前告知家庭，准备调查复核'
-        end as action,
+        case when ends <= $q_end then $action_expired else $action_due_next_quarter end as action,
         ['validity_end:' || ends::varchar] as basis
     from validity
     where ends <= $next_q_end
@@ -52,6 +52,15 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    ends = chinese_date(e.get("validity_end"))
+    how = "（认定日期加一年）" if e.get("validity_end_computed") else ""
+    if e.get("expired"):
+        return f"支出型低保{chinese_date(e.get('approval_date'))}认定，有效期至{ends}{how}，已到期"
+    return f"支出型低保{chinese_date(e.get('approval_date'))}认定，有效期至{ends}{how}，将于下季度到期"
+
+
 RULE = Rule(
     code="D04",
     title="支出型低保到期",
@@ -59,7 +68,13 @@ RULE = Rule(
     scope="household",
     policy_ref="晋市民〔2023〕2号 二（二）4",
     action="支出型低保到期：调查复核，符合条件的继续保障，不符合的终止救助",
+    actions={
+        "expired": "支出型低保有效期已满：入户调查复核，仍符合条件的重新审核确认，不再符合的终止救助",
+        "due_next_quarter": "支出型低保将于下季度到期：提前告知家庭，准备调查复核",
+    },
     parameters=("approval_validity_years",),
+    inputs=("int_roster",),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

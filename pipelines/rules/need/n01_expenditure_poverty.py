@@ -15,9 +15,14 @@ For a household of a candidate category (低保边缘, 刚性支出困难, 防�
 Raised when (I − R) / n / 12 < S and A / n ≤ 36 × S (compared as (I − R) < 12·n·S and
 A ≤ 36·n·S, exactly, in yuan and fen). Red when R ≥ I (full relief), else orange (top-up,
 with the monthly gap per person). Household warning; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days); expenditure_poverty.yaml
+(candidate_categories, education_stages, financial_asset_limit_months,
+rigid_expenditure_lookback_months).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import yuan
 
 SQL = """
 with
@@ -114,10 +119,7 @@ final as (
             'relief', case when rigid_expenditure_yuan >= annual_income_yuan then '全额救助' else '补差救助' end,
             'medical_history_months', least((select months from history), $rigid_expenditure_lookback_months)
         ) as evidence,
-        case when rigid_expenditure_yuan >= annual_income_yuan
-             then '家庭刚性支出超过家庭总收入：告知并协助申请支出型贫困家庭救助（全额救助）'
-             else '扣除刚性支出后人均收入低于低保标准：告知并协助申请支出型贫困家庭救助（补差救助）'
-        end as action,
+        case when rigid_expenditure_yuan >= annual_income_yuan then $action_full_relief else $action_top_up end as action,
         basis
     from assessed
     where annual_income_yuan is not null and financial_assets_yuan is not null and monthly_standard_yuan is not null
@@ -128,6 +130,30 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    parts = []
+    if float(e.get("medical_yuan") or 0):
+        parts.append(f"医疗个人负担{yuan(e.get('medical_yuan'))}")
+    if float(e.get("education_yuan") or 0):
+        parts.append(f"教育费用{yuan(e.get('education_yuan'))}")
+    detail = "（" + "、".join(parts) + "）" if parts else ""
+    months = e.get("medical_history_months")
+    history = f"（系统中有近{months}个月的医保结算数据）" if months is not None and int(months) < 12 else ""
+    text = (
+        f"近12个月刚性支出{yuan(e.get('rigid_expenditure_yuan'))}{detail}{history}，"
+        f"上年家庭总收入{yuan(e.get('annual_income_yuan'))}，{e.get('household_size')}人；"
+        f"扣除后月人均{yuan(e.get('monthly_income_per_person_after_expenditure'))}，"
+        f"低于低保标准{yuan(e.get('monthly_standard_yuan'))}"
+    )
+    if e.get("relief") == "全额救助":
+        return text + "；刚性支出超过家庭总收入，可全额救助"
+    return text + (
+        f"，每人每月差额{yuan(e.get('monthly_gap_per_person'))}；"
+        f"家庭金融资产{yuan(e.get('financial_assets_yuan'))}，未超过上限{yuan(e.get('asset_limit_yuan'))}"
+    )
+
+
 RULE = Rule(
     code="N01",
     title="支出型贫困",
@@ -135,6 +161,10 @@ RULE = Rule(
     scope="household",
     policy_ref="晋市民〔2023〕2号 二（一）1–4、二（三）",
     action="告知并协助申请支出型贫困家庭救助",
+    actions={
+        "full_relief": "家庭刚性支出超过家庭总收入：告知并协助申请支出型贫困家庭救助（全额救助）",
+        "top_up": "扣除刚性支出后人均收入低于低保标准：告知并协助申请支出型贫困家庭救助（补差救助）",
+    },
     parameters=(
         "candidate_categories",
         "education_stages",
@@ -142,6 +172,8 @@ RULE = Rule(
         "rigid_expenditure_lookback_months",
         "verification_days",
     ),
+    inputs=("int_roster", "int_links", "int_settlements", "int_standards", "staging.education", "audit.ingest_log"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

@@ -9,9 +9,13 @@ A member (beneficiary or not) of a 低保边缘 household is linked to a 有效 
 grade 一级 or 二级 of any category, or 三级 of category 智力 or 精神 (the full list is the
 dated parameter `individual_enrolment_certificates`). Disability is a full stock: only
 the quarter's delivery counts. Member warning; orange; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days); disability.yaml
+(individual_enrolment_certificates).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import certificates_text
 
 SQL = """
 with
@@ -56,6 +60,11 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    return f"低保边缘家庭成员持有残疾人证：{certificates_text(e)}，可单独申请低保"
+
+
 RULE = Rule(
     code="N02",
     title="重度残疾人单独纳入低保",
@@ -64,6 +73,8 @@ RULE = Rule(
     policy_ref="晋民发〔2022〕38号 一、1；运民发〔2023〕50号 一（二）（四）",
     action="告知本人可参照“单人户”单独申请最低生活保障，协助提出申请并开展审核确认",
     parameters=("individual_enrolment_certificates", "verification_days"),
+    inputs=("int_roster", "int_links", "staging.disability"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

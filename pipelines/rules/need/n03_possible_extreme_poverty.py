@@ -6,9 +6,13 @@
 A single-person (家庭人口数 = 1) 低保 household whose member holds a 有效 certificate of
 智力 or 精神 grade 一 to 三, 肢体 grade 一 or 二, or 视力 grade 一 (the dated parameter
 `extreme_poverty_certificates`). Member warning; yellow; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days); disability.yaml
+(extreme_poverty_certificates).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import certificates_text
 
 SQL = """
 with
@@ -45,6 +49,11 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    return f"单人户低保对象持有残疾人证：{certificates_text(e)}，可能符合特困人员认定条件"
+
+
 RULE = Rule(
     code="N03",
     title="可能符合特困条件",
@@ -53,6 +62,8 @@ RULE = Rule(
     policy_ref="晋民发〔2022〕38号 一、1",
     action="核实是否符合特困人员认定条件，符合条件的纳入特困人员救助供养",
     parameters=("extreme_poverty_certificates", "verification_days"),
+    inputs=("int_roster", "int_links", "staging.disability"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

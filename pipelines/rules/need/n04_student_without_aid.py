@@ -6,6 +6,8 @@
 A member of any roster household is linked to a student record with 学籍状态 在读 and
 资助金额 empty or 0 (the quarter's student register). Member warning; yellow; refer to
 the education bureau; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days).
 """
 
 from pipelines.rules.catalog import Rule
@@ -43,6 +45,12 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    parts = [f"{s.get('school') or '学校不详'}（{s.get('stage')}，学籍号{s.get('student_no')}）" for s in e.get("students") or []]
+    return "在读学生未获资助：" + "；".join(parts)
+
+
 RULE = Rule(
     code="N04",
     title="困难学生未获资助",
@@ -51,6 +59,8 @@ RULE = Rule(
     policy_ref="焦民〔2024〕8号 二（三）2（2）",
     action="推送教育部门核实，按规定落实学生资助政策",
     parameters=("verification_days",),
+    inputs=("int_roster", "int_links", "staging.education"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

@@ -7,9 +7,13 @@ A beneficiary of a 特困, 低保 or 支出型低保 household is linked to 住�
 in the quarter with 医疗救助支付 = 0 (or empty) and 个人负担 > 0. One warning per member,
 summing the settlements; the expected assistance is rate × 个人负担 (90% 特困, 70% 低保 and
 支出型低保). Orange when it reaches 1,000 yuan, else yellow; due Q.end + 30 days.
+
+Parameters: deadlines.yaml (verification_days); medical_assistance.yaml
+(inpatient_assistance_rate, orange_expected_assistance_yuan).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import chinese_date, yuan
 
 SQL = """
 with
@@ -65,6 +69,16 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    stays = "；".join(
+        f"{chinese_date(s.get('settlement_date'))}{s.get('institution') or ''}住院，个人负担{yuan(s.get('out_of_pocket_yuan'))}"
+        for s in e.get("settlements") or []
+    )
+    rate = float(e.get("assistance_rate") or 0)
+    return f"{stays}；医疗救助支付为0，按{rate:.0%}应救助约{yuan(e.get('expected_assistance_yuan'))}"
+
+
 RULE = Rule(
     code="N05",
     title="医疗救助未落实",
@@ -73,6 +87,8 @@ RULE = Rule(
     policy_ref="焦民〔2024〕8号 二（三）2（1）",
     action="核实住院费用医疗救助落实情况，推送医保部门按规定给予住院救助",
     parameters=("inpatient_assistance_rate", "orange_expected_assistance_yuan", "verification_days"),
+    inputs=("int_roster", "int_links", "int_settlements"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

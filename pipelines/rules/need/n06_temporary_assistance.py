@@ -10,9 +10,14 @@ parameter: the document only says "较大") of 上年家庭总收入, and whose 
 I / n is below the county's 上年居民人均可支配收入 for its 城乡类别. Household warning;
 yellow; suggested amount = the county's urban standard × n × 3 months; due Q.end + 10
 days. Runs after N01 in the need family, whose findings it reads.
+
+Parameters: deadlines.yaml (temporary_assistance_days); scope.yaml
+(temporary_assistance_excluded_categories); temporary_assistance.yaml
+(medical_burden_share, assistance_months).
 """
 
 from pipelines.rules.catalog import Rule
+from pipelines.rules.texts import yuan
 
 SQL = """
 with
@@ -24,7 +29,7 @@ households as (
 ),
 
 already_n01 as (
-    select household_id from __findings where rule_code = 'N01' and quarter = $quarter
+    select household_id from prior_findings where rule_code = 'N01' and quarter = $quarter
 ),
 
 medical as (
@@ -83,6 +88,16 @@ final as (
 select * from final
 """
 
+
+def evidence_text(e: dict) -> str:
+    return (
+        f"本季度医疗个人负担{yuan(e.get('out_of_pocket_yuan'))}，超过上年家庭总收入{yuan(e.get('annual_income_yuan'))}的"
+        f"{float(e.get('burden_share_limit') or 0):.0%}；人均收入{yuan(e.get('income_per_person_yuan'))}，"
+        f"低于当地上年人均可支配收入{yuan(e.get('disposable_income_yuan'))}；"
+        f"建议临时救助约{yuan(e.get('suggested_amount_yuan'))}（城市低保标准{yuan(e.get('urban_standard_yuan'))}×{e.get('household_size')}人×{e.get('months')}个月）"
+    )
+
+
 RULE = Rule(
     code="N06",
     title="支出型临时救助",
@@ -96,6 +111,8 @@ RULE = Rule(
         "assistance_months",
         "temporary_assistance_days",
     ),
+    inputs=("int_roster", "int_links", "int_settlements", "int_standards", "prior_findings"),
     sql=SQL,
+    evidence=evidence_text,
     doc=__doc__,
 )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pipelines.exports.evidence import ID_AGREEMENT_TEXT, NAME_AGREEMENT_TEXT, matched_how, record_line, render
 from pipelines.link.corroboration import ID_AGREEMENTS, NAME_AGREEMENTS
+from pipelines.rules.catalog import Rule, all_rules, rule
 
 DEATH = {
     "source": "death", "source_title": "死亡信息", "record_key": "GA0003", "name_as_written": "胡欣伟",
@@ -49,3 +52,25 @@ def test_an_identity_conflict_lists_each_record_under_another_name():
 def test_every_way_the_linker_compares_an_id_or_a_name_has_its_chinese_words():
     assert set(ID_AGREEMENT_TEXT) == set(ID_AGREEMENTS)
     assert set(NAME_AGREEMENT_TEXT) == set(NAME_AGREEMENTS)
+
+
+def test_every_rule_has_its_sentence_and_the_records_follow_it():
+    for r in all_rules():
+        assert callable(r.evidence), r.code
+        alone = render(r.code, {})  # a renderer copes with an evidence that lacks its fields
+        assert isinstance(alone, str), r.code
+        with_records = render(r.code, {"records": [DEATH]})
+        if r.evidence_shows_records:
+            assert "。比对依据：" not in with_records and record_line(DEATH) in with_records, r.code
+        else:
+            assert with_records.endswith("。比对依据：" + record_line(DEATH)), r.code
+
+
+def test_the_sentence_is_the_rules_own():
+    assert render("D04", {"expired": True, "approval_date": "2024-09-01", "validity_end": "2025-08-31"}) == (
+        rule("D04").evidence({"expired": True, "approval_date": "2024-09-01", "validity_end": "2025-08-31"})
+    )
+    with pytest.raises(KeyError):
+        render("X99", {})
+    with pytest.raises(TypeError):  # a rule cannot be declared without its sentence
+        Rule(code="X99", title="t", kind="need", scope="member", policy_ref="p", action="a", parameters=(), inputs=(), sql="")
