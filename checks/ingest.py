@@ -28,10 +28,11 @@ from pathlib import Path, PurePosixPath
 import duckdb
 
 from checks.gx_suites import describe_failures, validate_source
-from pipelines.quarters import Quarter
 from pipelines.policy.params import Parameters
+from pipelines.quarters import Quarter
 from sources.divisions import county_name
 from sources.registry import SourceSpec, source
+from warehouse.writes import insert_row
 
 MAX_QUARANTINED_SHARE = 0.5
 UNREADABLE_FLAGS = {"unparseable", "out_of_range", "invalid_format", "unknown_value", "bad_checksum", "bad_birth_date", "excel_rounded", "negative"}
@@ -46,26 +47,25 @@ class CheckOutcome:
     metadata: dict = field(default_factory=dict)
 
 
-def suite_parameters(quarter: str) -> dict:
-    q = Quarter.parse(quarter)
+def suite_parameters(quarter: Quarter) -> dict:
     return {
-        "q_start": q.start.isoformat(),
-        "q_end": q.end.isoformat(),
-        "previous_q_start": q.previous.start.isoformat(),
+        "q_start": quarter.start.isoformat(),
+        "q_end": quarter.end.isoformat(),
+        "previous_q_start": quarter.previous.start.isoformat(),
     }
 
 
-def _accounting(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> tuple[list[str], dict]:
+def _accounting(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter, run_id: str) -> tuple[list[str], dict]:
     read, loaded, quarantined, files = (
         int(v)
         for v in con.execute(
             """SELECT coalesce(sum(rows_read), 0), coalesce(sum(rows_loaded), 0), coalesce(sum(rows_quarantined), 0),
                       count(*) FILTER (WHERE outcome NOT IN ('ignored'))
                FROM audit.ingest_log WHERE run_id = ? AND quarter = ? AND source = ?""",
-            [run_id, quarter, spec.source],
+            [run_id, str(quarter), spec.source],
         ).fetchone()
     )
-    staged = con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [quarter]).fetchone()[0]
+    staged = _total(con, spec, quarter)
     problems = []
     if read != loaded + quarantined:
         problems.append(f"读取{read}行，入库{loaded}行加隔离{quarantined}行不相等")
@@ -76,14 +76,14 @@ def _accounting(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, 
     return problems, {"rows_read": read, "rows_loaded": loaded, "rows_quarantined": quarantined, "files": files}
 
 
-def _duplicate_rows(con, spec: SourceSpec, quarter: str, limit: int = 5) -> str:
+def _duplicate_rows(con, spec: SourceSpec, quarter: Quarter, limit: int = 5) -> str:
     """Where the conflicting duplicates are (file and row, never the key's value)."""
     key = ", ".join(f'"{k}"' for k in spec.key)
     rows = con.execute(
         f"""SELECT string_agg(source_file || ' 第' || source_row || '行', '、' ORDER BY source_file, source_row)
             FROM {spec.staging_table} WHERE quarter = ?
             GROUP BY {key} HAVING count(*) > 1 ORDER BY min(source_file), min(source_row) LIMIT {limit}""",
-        [quarter],
+        [str(quarter)],
     ).fetchall()
     return "；".join(r[0] for r in rows)
 
@@ -108,7 +108,7 @@ class Drop:
     rows_before: int | None
 
 
-def _county_counts(con, spec: SourceSpec, quarter: str) -> dict[str | None, int]:
+def _county_counts(con, spec: SourceSpec, quarter: Quarter) -> dict[str | None, int]:
     """Rows per county of the source's quarter: its own county column, or the county of
     the household its rows reference (members)."""
     if any(c.name == "county_code" for c in spec.columns):
@@ -120,11 +120,11 @@ def _county_counts(con, spec: SourceSpec, quarter: str) -> dict[str | None, int]
             f"SELECT t.county_code, count(*) FROM {spec.staging_table} AS s LEFT JOIN {target.staging_table} AS t "
             f'ON t."{target.key[0]}" = s."{via.column}" AND t.quarter = s.quarter WHERE s.quarter = ? GROUP BY ALL'
         )
-    return {code: int(n) for code, n in con.execute(sql, [quarter]).fetchall()}
+    return {code: int(n) for code, n in con.execute(sql, [str(quarter)]).fetchall()}
 
 
-def _total(con, spec: SourceSpec, quarter: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [quarter]).fetchone()[0])
+def _total(con, spec: SourceSpec, quarter: Quarter) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [str(quarter)]).fetchone()[0])
 
 
 def _file_scope(file: str) -> str:
@@ -135,23 +135,22 @@ def _file_scope(file: str) -> str:
     return county.group(1) if county else stem
 
 
-def delivery_drops(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> tuple[list[Drop], dict]:
+def delivery_drops(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter, run_id: str) -> tuple[list[Drop], dict]:
     """What of this quarter's delivery is much smaller than the last quarter's, and the
     comparison as metadata. Nothing to compare in the first quarter a source is delivered."""
     if spec.drop_check == "none":
         return [], {}
-    q = Quarter.parse(quarter)
-    previous = str(q.previous)
+    previous = quarter.previous
     drops = [
         Drop(_file_scope(file), f"文件 {file} 只有表头、没有数据行", 0, None)
         for (file,) in con.execute(
             "SELECT file FROM audit.ingest_log WHERE run_id = ? AND quarter = ? AND source = ? AND outcome = 'empty' ORDER BY file",
-            [run_id, quarter, spec.source],
+            [run_id, str(quarter), spec.source],
         ).fetchall()
     ]
     if _total(con, spec, previous) == 0:
         return drops, {"compared_with": None}
-    parameters = delivery_parameters().at(q.end)
+    parameters = delivery_parameters().at(quarter.end)
     if spec.drop_check == "county":
         limit = parameters["roster_max_drop_share"]
         now, before = _county_counts(con, spec, quarter), _county_counts(con, spec, previous)
@@ -173,7 +172,7 @@ def delivery_drops(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: st
                 "*", f"本季度共 {rows_now} 行，上季度 {rows_before} 行，减少 {(rows_before - rows_now) / rows_before:.0%}，"
                 f"超过允许的 {limit:.0%}", rows_now, rows_before,
             ))
-    return drops, {"compared_with": previous, "max_drop_share": limit}
+    return drops, {"compared_with": str(previous), "max_drop_share": limit}
 
 
 def drop_accepted(drop: Drop, source_name: str, accepted: set[str]) -> bool:
@@ -182,18 +181,15 @@ def drop_accepted(drop: Drop, source_name: str, accepted: set[str]) -> bool:
     return f"{source_name}:*" in accepted or f"{source_name}:{drop.scope}" in accepted
 
 
-def _drop_problems(con, spec: SourceSpec, quarter: str, run_id: str, accepted: set[str]) -> tuple[list[str], dict]:
+def _drop_problems(con, spec: SourceSpec, quarter: Quarter, run_id: str, accepted: set[str]) -> tuple[list[str], dict]:
     drops, metadata = delivery_drops(con, spec, quarter, run_id)
     problems, taken = [], []
     now = dt.datetime.now()
     for drop in drops:
         if drop_accepted(drop, spec.source, accepted):
             taken.append(drop.description)
-            con.execute(
-                "INSERT INTO audit.accepted_drops (run_id, quarter, source, scope, description, rows_now, rows_before, accepted_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, quarter, spec.source, drop.scope, drop.description, drop.rows_now, drop.rows_before, now],
-            )
+            insert_row(con, "audit.accepted_drops", run_id=run_id, quarter=str(quarter), source=spec.source, scope=drop.scope,
+                       description=drop.description, rows_now=drop.rows_now, rows_before=drop.rows_before, accepted_at=now)
         else:
             problems.append(
                 f"{drop.description}（比上季度少得多，可能交付不完整；请重新交付，"
@@ -205,12 +201,12 @@ def _drop_problems(con, spec: SourceSpec, quarter: str, run_id: str, accepted: s
 
 
 def delivery_accepted(
-    con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str, accepted_drops: set[str] = frozenset()
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter, run_id: str, accepted_drops: set[str] = frozenset()
 ) -> CheckOutcome:
     problems, metadata = _accounting(con, spec, quarter, run_id)
     drop_problems, metadata["last_quarter"] = _drop_problems(con, spec, quarter, run_id, set(accepted_drops))
     problems += drop_problems
-    expectations = validate_source(con, spec.source, spec.staging_table, quarter, suite_parameters(quarter), blocking=True)
+    expectations = validate_source(con, spec.source, spec.staging_table, str(quarter), suite_parameters(quarter), blocking=True)
     if not spec.required_folder and metadata["files"] == 0:
         # An optional source that was not delivered: nothing to refuse.
         expectations = [o for o in expectations if o.declared.type != "expect_table_row_count_to_be_between"]
@@ -225,18 +221,21 @@ def delivery_accepted(
     return CheckOutcome("delivery_accepted", passed, True, "数据可用" if passed else "；".join(problems), metadata)
 
 
-def value_quality(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> CheckOutcome:
+def value_quality(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter, run_id: str) -> CheckOutcome:
     """The warning expectations, and the count of each cleaning flag per column."""
-    expectations = validate_source(con, spec.source, spec.staging_table, quarter, suite_parameters(quarter), blocking=False)
+    expectations = validate_source(con, spec.source, spec.staging_table, str(quarter), suite_parameters(quarter), blocking=False)
     flagged = [c for c in spec.columns if c.has_flag]
     counts: dict[str, dict[str, int]] = {}
-    total = con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [quarter]).fetchone()[0]
+    total = _total(con, spec, quarter)
     if flagged and total:
+        # Ordered (columns as the spec lists them, then flags) so that the metadata is the
+        # same text on every run of the same data.
         selects = " UNION ALL ".join(
-            f"SELECT '{c.name}' AS col, \"{c.name}_flag\" AS flag, count(*) AS n FROM {spec.staging_table} WHERE quarter = $q GROUP BY ALL"
-            for c in flagged
+            f"SELECT {i} AS position, '{c.name}' AS col, \"{c.name}_flag\" AS flag, count(*) AS n "
+            f"FROM {spec.staging_table} WHERE quarter = $q GROUP BY ALL"
+            for i, c in enumerate(flagged)
         )
-        for col, flag, n in con.execute(selects, {"q": quarter}).fetchall():
+        for _, col, flag, n in con.execute(f"{selects} ORDER BY position, flag NULLS FIRST", {"q": str(quarter)}).fetchall():
             counts.setdefault(col, {})[flag or "ok"] = int(n)
     failed = describe_failures(expectations)
     description = "各项期望均满足" if not failed else "；".join(failed)
@@ -249,9 +248,9 @@ def value_quality(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str
     )
 
 
-def record(con: duckdb.DuckDBPyConnection, outcome: CheckOutcome, quarter: str, asset: str, run_id: str) -> None:
-    con.execute(
-        "INSERT INTO audit.check_results VALUES (?,?,?,?,?,?,?,?,?)",
-        [run_id, quarter, asset, outcome.name, outcome.passed, outcome.blocking, outcome.description,
-         json.dumps(outcome.metadata, ensure_ascii=False, default=str), dt.datetime.now()],
+def record(con: duckdb.DuckDBPyConnection, outcome: CheckOutcome, quarter: Quarter, asset: str, run_id: str) -> None:
+    insert_row(
+        con, "audit.check_results", run_id=run_id, quarter=str(quarter), asset=asset, check_name=outcome.name,
+        passed=outcome.passed, blocking=outcome.blocking, description=outcome.description,
+        metadata=json.dumps(outcome.metadata, ensure_ascii=False, default=str), checked_at=dt.datetime.now(),
     )

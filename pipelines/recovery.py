@@ -42,7 +42,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from pipelines.exports.lists import LIST_STAGING_PREFIX  # the lists' staging folders
+from pipelines.quarters import Quarter
 from warehouse.workdir import sweep
+from warehouse.writes import insert_row, transaction
 
 JOB_NAME = "quarterly_comparison"
 WAREHOUSE_TAG = "doudi/warehouse"  # the resolved warehouse path, on every run doudi run starts
@@ -52,8 +55,6 @@ INTERRUPTED = "interrupted"
 INTERRUPTED_MESSAGE = "运行中断，未发布"
 CRASH_ENV = "DOUDI_TEST_ONLY_CRASH_AT"
 CRASH_LOGGER = "doudi_test_only_crash"
-
-from pipelines.exports.lists import LIST_STAGING_PREFIX  # the lists' staging folders
 
 
 # ---- Dagster ------------------------------------------------------------------------------------
@@ -108,8 +109,9 @@ def mark_failed(instance: dg.DagsterInstance, runs: list[dg.DagsterRun]) -> None
 # ---- the warehouse -------------------------------------------------------------------------------
 
 
-def start_run(con: duckdb.DuckDBPyConnection, run_id: str, quarter: str, region: str) -> None:
-    con.execute("INSERT INTO audit.runs VALUES (?, ?, ?, ?, NULL, 'running')", [run_id, quarter, region, dt.datetime.now()])
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, quarter: Quarter, region: str) -> None:
+    insert_row(con, "audit.runs", run_id=run_id, quarter=str(quarter), region=region, started_at=dt.datetime.now(),
+               finished_at=None, outcome="running")
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
@@ -133,8 +135,7 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, dagster_run_ids: list[str])
         return [], []
     published = [r[0] for r in con.execute(
         "SELECT DISTINCT run_id FROM audit.publications WHERE list_contains(?::VARCHAR[], run_id) ORDER BY run_id", [dead]).fetchall()]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute("UPDATE audit.runs SET outcome = ? WHERE outcome = 'running' AND list_contains(?::VARCHAR[], run_id)",
                     [INTERRUPTED, dead])
         con.execute(
@@ -144,10 +145,6 @@ def mark_interrupted(con: duckdb.DuckDBPyConnection, dagster_run_ids: list[str])
                  AND outcome NOT IN ('refused', 'ignored', ?)""",
             [INTERRUPTED, INTERRUPTED_MESSAGE, dead, published, INTERRUPTED],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return dead, published
 
 

@@ -80,10 +80,11 @@ def run_quarter(
 
     started = time.time()
     try:  # a quarter or region the operator mistyped is refused input, like a bad file
-        key = partition_key(quarter, region)
-        quarter = str(Quarter.parse(quarter))
+        key = partition_key(quarter, region)  # refuses a bad label in the operator's words
+        q = Quarter.parse(quarter)
     except ValueError as exc:
         return RunOutcome(str(quarter), EXIT_REFUSED, region=str(region), messages=[str(exc)])
+    quarter = str(q)  # the label, for the operator's messages
     bad_drops = [problem for token in accept_drops if (problem := accept_drop_problem(token))]
     if bad_drops:
         return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=bad_drops)
@@ -125,7 +126,7 @@ def run_quarter(
             run_id = str(uuid.uuid4())
             with connect(warehouse) as con:
                 recovered = recover(con, instance, warehouse, out, region, key.keys_by_dimension["quarter"])
-                start_run(con, run_id, quarter, region)
+                start_run(con, run_id, q, region)
             result = job.execute_in_process(partition_key=key, run_config=run_config, instance=instance,
                                             raise_on_error=False, run_id=run_id, tags={WAREHOUSE_TAG: str(warehouse.resolve())})
             with contextlib.suppress(WarehouseError), connect(warehouse) as con:  # else the next run settles it
@@ -188,10 +189,11 @@ def export_quarter(quarter: str, warehouse: Path, out: Path, region: str = "all"
 
     started = time.time()
     try:
-        partition_key(quarter, region)
-        quarter = str(Quarter.parse(quarter))
+        partition_key(quarter, region)  # refuses a bad label in the operator's words
+        q = Quarter.parse(quarter)
     except ValueError as exc:
         return RunOutcome(str(quarter), EXIT_REFUSED, region=str(region), messages=[str(exc)]), [], None
+    quarter = str(q)  # the label, for the operator's messages and the warehouse's query
     warehouse, out = (Path(str(p).replace("{region}", region)) for p in (warehouse, out))
     if not warehouse.exists():
         return RunOutcome(quarter, EXIT_REFUSED, region=region, messages=[f"没有数据仓库 {warehouse}"]), [], None
@@ -206,8 +208,8 @@ def export_quarter(quarter: str, warehouse: Path, out: Path, region: str = "all"
                     f"{quarter} 尚未发布（数据仓库 {warehouse} 中没有该季度的发布记录），没有可重写的清单和报告；"
                     f"请先运行 doudi run --quarter {quarter}"]), [], None
             with connect(warehouse) as con:
-                written = write_lists(con, run_id, quarter, out, region)
-                report = write_report(con, run_id, quarter, out, region)
+                written = write_lists(con, run_id, q, out, region)
+                report = write_report(con, run_id, q, out, region)
     except (WarehouseError, ExportFailed) as exc:
         return RunOutcome(quarter, EXIT_FAILED, region=region, run_id=run_id, messages=[redact(str(exc))],
                           seconds=time.time() - started), [], None

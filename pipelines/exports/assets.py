@@ -18,7 +18,9 @@ from pipelines.exports.lists import export_lists
 from pipelines.exports.report import export_report
 from pipelines.marts.assets import MART_KEYS
 from pipelines.partitions import SINGLE_REGION, partition_of, quarter_region
+from pipelines.quarters import Quarter
 from pipelines.resources import DoudiResource
+from warehouse.writes import replace_quarter_rows
 
 LIST_KIND, REPORT_KIND = "township_list", "report"
 # What each export step is called in a message, with its asset key.
@@ -39,7 +41,7 @@ class ExportFailed(RuntimeError):
     """Writing a quarter's files failed after its marts were published; the message, in
     Chinese, names the step and how to redo only the exports (`doudi export`)."""
 
-    def __init__(self, kind: str, quarter: str, region: str, cause: BaseException):
+    def __init__(self, kind: str, quarter: Quarter, region: str, cause: BaseException):
         words, key = STEPS[kind]
         again = f"doudi export --quarter {quarter}" + ("" if region == SINGLE_REGION else f" --region {region}")
         super().__init__(
@@ -64,28 +66,21 @@ def failure_reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
 
 
-def _log(con, run_id: str, quarter: str, kind: str, records: list[dict]) -> None:
+def _log(con, run_id: str, quarter: Quarter, kind: str, records: list[dict]) -> None:
     """The quarter's files of this kind, one row each: the rows of earlier runs are replaced
     (the files they name were replaced too), in one transaction."""
     files = [r["file"] for r in records]
     assert len(set(files)) == len(files), "one file is logged twice"
     now = dt.datetime.now()
-    con.execute("BEGIN TRANSACTION")
-    try:
-        con.execute("DELETE FROM audit.exports WHERE quarter = ? AND kind = ?", [quarter, kind])
-        if records:
-            con.executemany(
-                "INSERT INTO audit.exports VALUES (?,?,?,?,?,?,?,?,?)",
-                [[run_id, quarter, kind, r.get("county_code"), r.get("township"), r["file"], r.get("rows"), r.get("households"), now]
-                 for r in records],
-            )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+    rows = [
+        {"run_id": run_id, "quarter": str(quarter), "kind": kind, "county_code": r.get("county_code"), "township": r.get("township"),
+         "file": r["file"], "rows": r.get("rows"), "households": r.get("households"), "written_at": now}
+        for r in records
+    ]
+    replace_quarter_rows(con, "audit.exports", quarter, rows, where={"kind": kind})
 
 
-def write_lists(con, run_id: str, quarter: str, out_dir: Path, region: str = SINGLE_REGION) -> list[dict]:
+def write_lists(con, run_id: str, quarter: Quarter, out_dir: Path, region: str = SINGLE_REGION) -> list[dict]:
     """The township workbooks of a published quarter, logged; ExportFailed if writing fails."""
     try:
         written = export_lists(con, quarter, out_dir)
@@ -95,7 +90,7 @@ def write_lists(con, run_id: str, quarter: str, out_dir: Path, region: str = SIN
     return written
 
 
-def write_report(con, run_id: str, quarter: str, out_dir: Path, region: str = SINGLE_REGION) -> Path:
+def write_report(con, run_id: str, quarter: Quarter, out_dir: Path, region: str = SINGLE_REGION) -> Path:
     """The quarter's report, logged; ExportFailed if writing fails."""
     try:
         path = export_report(con, quarter, out_dir)
@@ -115,15 +110,13 @@ def write_report(con, run_id: str, quarter: str, out_dir: Path, region: str = SI
 )
 def township_lists(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
     quarter, region = partition_of(context)
-    quarter = str(quarter)
     with doudi.connect(region) as con:
         try:
             written = write_lists(con, context.run_id, quarter, doudi.out_dir(region), region)
         except ExportFailed as exc:
             raise dg.Failure(description=str(exc)) from exc
-    return dg.MaterializeResult(
-        metadata={"workbooks": len(written), "rows": sum(w["rows"] for w in written), "folder": str(doudi.out_dir(region) / quarter / "lists")}
-    )
+    folder = doudi.out_dir(region) / str(quarter) / "lists"
+    return dg.MaterializeResult(metadata={"workbooks": len(written), "rows": sum(w["rows"] for w in written), "folder": str(folder)})
 
 
 @dg.asset(
@@ -136,7 +129,6 @@ def township_lists(context: dg.AssetExecutionContext, doudi: DoudiResource) -> d
 )
 def quarterly_report(context: dg.AssetExecutionContext, doudi: DoudiResource) -> dg.MaterializeResult:
     quarter, region = partition_of(context)
-    quarter = str(quarter)
     with doudi.connect(region) as con:
         try:
             path = write_report(con, context.run_id, quarter, doudi.out_dir(region), region)

@@ -257,15 +257,15 @@ def row_height(lines: int) -> float:
     return min(max(lines * LINE_PT + ROW_PADDING_PT, MIN_ROW_PT), MAX_ROW_PT)
 
 
-def overdue(due_date: pl.Expr, quarter: str) -> pl.Expr:
+def overdue(due_date: pl.Expr, quarter: Quarter) -> pl.Expr:
     """已逾期 where the warning is overdue, else null. Overdue means its due date is on or
     before the last day of the list's quarter: the list is written after the quarter has
     closed, so that day has passed. The report counts the same warnings as 已到期
     (pipelines/exports/report.py: due_date <= Q.end); a warning without a due date is not."""
-    return pl.when(due_date <= Quarter.parse(quarter).end).then(pl.lit(OVERDUE)).otherwise(pl.lit(None, dtype=pl.Utf8))
+    return pl.when(due_date <= quarter.end).then(pl.lit(OVERDUE)).otherwise(pl.lit(None, dtype=pl.Utf8))
 
 
-def sheet_rows(rows: pl.DataFrame, kind: str, quarter: str) -> pl.DataFrame:
+def sheet_rows(rows: pl.DataFrame, kind: str, quarter: Quarter) -> pl.DataFrame:
     """One sheet's rows, in the order given (the priority order of `list_rows`), numbered
     序号 1..n (`seq`), with the 已逾期 mark (`overdue`)."""
     part = rows.filter(pl.col("rule_kind") == kind)
@@ -276,7 +276,7 @@ def sheet_rows(rows: pl.DataFrame, kind: str, quarter: str) -> pl.DataFrame:
     )
 
 
-def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
+def list_rows(con: duckdb.DuckDBPyConnection, quarter: Quarter) -> pl.DataFrame:
     # A roster that carries township codes (marts.warnings.township_code) names the files by them.
     has_code = con.execute(
         "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database() "
@@ -294,7 +294,7 @@ def list_rows(con: duckdb.DuckDBPyConnection, quarter: str) -> pl.DataFrame:
         WHERE w.quarter = ? AND w.status IN ('new', 'persisting')
         ORDER BY c.priority NULLS LAST, severity_rank, w.due_date, w.rule_code, w.member_id
         """,
-        [quarter],
+        [str(quarter)],
     ).pl()
     if rows.height == 0:
         return rows
@@ -324,7 +324,7 @@ def _column_pixels(width: float) -> int:
     return int(width * 7 + 0.5) + 5  # Excel's (and xlsxwriter's) width units to pixels
 
 
-def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, int]:
+def write_workbook(path: Path, rows: pl.DataFrame, quarter: Quarter) -> dict[str, int]:
     import xlsxwriter
 
     # constant_memory: rows go to disk as they are written (inline strings, no shared
@@ -343,7 +343,7 @@ def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, in
     wrapped = [(i, width, _one_line_chars(width)) for i, (field, _, width) in enumerate(COLUMNS) if field in WRAPPED]
     header_lines = max(row_lines(label, width) for _, label, width in COLUMNS)
     place = _place(rows)
-    footer_left = " ".join(p for p in (place, quarter) if p)
+    footer_left = " ".join(p for p in (place, str(quarter)) if p)
     counts = {}
     for kind, title in SHEETS:
         if kind == "data_quality" and rows.filter(pl.col("rule_kind") == kind).height == 0:
@@ -351,7 +351,7 @@ def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, in
         part = sheet_rows(rows, kind, quarter)
         sheet = workbook.add_worksheet(title)
         _page_setup(sheet, title, quarter, footer_left)
-        for col, (field, _, width) in enumerate(COLUMNS):
+        for col, (_field, _, width) in enumerate(COLUMNS):
             sheet.set_column(col, col, width)
         sheet.set_row(0, row_height(header_lines) + 2)
         for col, (_, label, _) in enumerate(COLUMNS):
@@ -393,7 +393,7 @@ def write_workbook(path: Path, rows: pl.DataFrame, quarter: str) -> dict[str, in
     return counts
 
 
-def _page_setup(sheet, title: str, quarter: str, footer_left: str) -> None:
+def _page_setup(sheet, title: str, quarter: Quarter, footer_left: str) -> None:
     """Landscape A4, every column on one page wide (as many pages long as it takes), the
     header row repeated on each page, narrow margins, title above and township, quarter
     and page x of y below."""
@@ -421,7 +421,7 @@ def _empty_sheet_note(sheet) -> None:
     })
 
 
-def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) -> list[dict]:
+def export_lists(con: duckdb.DuckDBPyConnection, quarter: Quarter, out_dir: Path) -> list[dict]:
     """Write every township's workbook; return one record per file (for the export log).
 
     The file names are planned first (`workbook_paths`: nothing about a name can fail);
@@ -429,7 +429,7 @@ def export_lists(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) ->
     files 0600), which replaces the quarter's lists only once every workbook is written.
     Should writing fail, the lists already there stay as they were."""
     rows = list_rows(con, quarter)
-    quarter_dir = out_dir / quarter
+    quarter_dir = out_dir / str(quarter)
     target = quarter_dir / "lists"
     quarter_dir.mkdir(parents=True, exist_ok=True)
     staging = quarter_dir / f"{LIST_STAGING_PREFIX}{uuid.uuid4().hex[:8]}"
@@ -490,7 +490,7 @@ class Workbook(NamedTuple):
     rows: pl.DataFrame
 
 
-def _write_all(books: list[Workbook], quarter: str) -> list[dict[str, int]]:
+def _write_all(books: list[Workbook], quarter: Quarter) -> list[dict[str, int]]:
     """Write the workbooks (sheet counts in the order given), in worker processes when the
     lists are large: xlsxwriter is pure Python, one core per process (a province's lists are
     about a million rows). Workers are spawned, not forked: the parent holds DuckDB's and

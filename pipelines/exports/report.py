@@ -30,7 +30,7 @@ from pipelines.exports.lists import SHEETS
 from pipelines.quarters import Quarter
 from sources.cleaning import BAD_BIRTH_DATE, BAD_CHECKSUM, EXCEL_ROUNDED, INVALID_FORMAT, MISSING
 from sources.divisions import county_name, province_name
-from sources.registry import SOURCE_ORDER, source_title
+from sources.registry import all_sources, source_title
 
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 24px auto; max-width: 1040px; color: #222; }
@@ -161,9 +161,10 @@ def _check_items(description: str, metadata: dict) -> list[tuple[str, str]]:
     return items
 
 
-def _failed_checks(con: duckdb.DuckDBPyConnection, quarter: str, quarters: list[str]) -> list[str]:
+def _failed_checks(con: duckdb.DuckDBPyConnection, q: Quarter, quarters: list[str]) -> list[str]:
     """One Chinese sentence per way a data check of the published run failed, naming the
-    source, and how many quarters in a row it has failed."""
+    source, and how many quarters in a row it has failed (`quarters`: the labels of the trend)."""
+    quarter = str(q)  # the label, as the warehouse's rows name quarters
     failed = _query(
         con,
         f"""SELECT c.quarter, c.asset, c.check_name, c.description, c.metadata::VARCHAR
@@ -190,11 +191,11 @@ def _failed_checks(con: duckdb.DuckDBPyConnection, quarter: str, quarters: list[
     return lines
 
 
-def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
-    q = Quarter.parse(quarter)
+def build_report(con: duckdb.DuckDBPyConnection, q: Quarter) -> str:
+    quarter = str(q)  # the label, as the warehouse's rows and the report's text name quarters
     previous = str(q.previous)
     p = {"quarter": quarter, "previous": previous, "q_end": q.end}
-    source_rank = {s: i for i, s in enumerate(SOURCE_ORDER)}
+    source_rank = {spec.source: i for i, spec in enumerate(all_sources())}
 
     quarters = [
         r[0]
@@ -361,7 +362,7 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         key=lambda r: (source_rank.get(r[0], len(source_rank)), r[0]),
     )
     ingest_rows = [[source_title(r[0]), *[int(v or 0) for v in r[1:]]] for r in ingest]
-    checks = _failed_checks(con, quarter, quarters)
+    checks = _failed_checks(con, q, quarters)
     link_counts: dict[tuple[str, str], int] = defaultdict(int)
     for source, method, id_agreement, name_agreement, n in _query(
         con,
@@ -372,7 +373,7 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         link_counts[(source, how)] += n
     link_rows = [
         [source_title(s), how, n]
-        for (s, how), n in sorted(link_counts.items(), key=lambda kv: (source_rank.get(kv[0][0], len(source_rank)), kv[0][0], -kv[1]))
+        for (s, how), n in sorted(link_counts.items(), key=lambda kv: (source_rank.get(kv[0][0], len(source_rank)), kv[0][0], -kv[1], kv[0][1]))
     ]
 
     provinces = sorted({name for c in counties if (name := province_name(c))})
@@ -436,7 +437,8 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
         "<h3>未通过的数据检查</h3>",
         (
             "<ul class='checks'>" + "".join(f"<li>{escape(line)}</li>" for line in checks) + "</ul>"
-            "<p class='note'>这些是警示性检查，不阻止本季度发布（阻断性检查未通过的季度不会发布），但说明该数据源有部分记录不完整或不合理，依赖这些记录的预警可能遗漏，"
+            "<p class='note'>这些是警示性检查，不阻止本季度发布（阻断性检查未通过的季度不会发布），"
+            "但说明该数据源有部分记录不完整或不合理，依赖这些记录的预警可能遗漏，"
             "请提供数据的部门核实后在下季度重新报送。</p>"
             if checks
             else "<p class='note'>本季度各数据源的数据检查全部通过。</p>"
@@ -449,8 +451,8 @@ def build_report(con: duckdb.DuckDBPyConnection, quarter: str) -> str:
     return "\n".join(html)
 
 
-def export_report(con: duckdb.DuckDBPyConnection, quarter: str, out_dir: Path) -> Path:
-    path = out_dir / quarter / "report.html"
+def export_report(con: duckdb.DuckDBPyConnection, quarter: Quarter, out_dir: Path) -> Path:
+    path = out_dir / str(quarter) / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(build_report(con, quarter), encoding="utf-8")

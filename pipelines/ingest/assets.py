@@ -33,7 +33,7 @@ def staged_source_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         quarter, region = partition_of(context)
         with doudi.connect(region) as con:
             try:
-                outcome = load_source(con, spec, doudi.quarter_dir(region, quarter), str(quarter), context.run_id)
+                outcome = load_source(con, spec, doudi.quarter_dir(region, quarter), quarter, context.run_id)
             except InputRefused as refused:
                 raise dg.Failure(
                     description=f"输入被拒收（{spec.source}）：{refused}",

@@ -18,13 +18,14 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 
+from pipelines.quarters import Quarter
 from sources import cleaning
 from sources.readers import FileReading, InputRefused, is_data_file, read_file
 from sources.registry import ColumnSpec, SourceSpec
 from sources.rowrules import RowRule
 from warehouse.workdir import temp_dir
+from warehouse.writes import insert_arrow, insert_rows, insert_select, transaction
 
 INVALID_FLAGS = [
     cleaning.UNPARSEABLE,
@@ -62,7 +63,7 @@ class FileOutcome:
 @dataclass
 class SourceOutcome:
     source: str
-    quarter: str
+    quarter: Quarter
     files: list[FileOutcome] = field(default_factory=list)
     folder_present: bool = True
 
@@ -192,16 +193,16 @@ def _clean_column(frame: pl.LazyFrame, col: ColumnSpec) -> pl.LazyFrame:
     raise ValueError(f"unknown column type {col.type}")
 
 
-def _staged_frame(spec: SourceSpec, frame: pl.DataFrame, quarter: str, file: str, run_id: str) -> pl.DataFrame:
+def _staged_frame(spec: SourceSpec, frame: pl.DataFrame, quarter: Quarter, file: str, run_id: str) -> pl.DataFrame:
     frame = frame.with_columns(
-        pl.lit(quarter).alias("quarter"), pl.lit(file).alias("source_file"), pl.lit(run_id).alias("run_id")
+        pl.lit(str(quarter)).alias("quarter"), pl.lit(file).alias("source_file"), pl.lit(run_id).alias("run_id")
     )
     return frame.select([pl.col(name).cast(POLARS_TYPES[typ]).alias(name) for name, typ in spec.staged_columns()])
 
 
-def _quarantine_frame(frame: pl.DataFrame, quarter: str, file: str, run_id: str) -> pl.DataFrame:
+def _quarantine_frame(frame: pl.DataFrame, quarter: Quarter, file: str, run_id: str) -> pl.DataFrame:
     return frame.select(
-        pl.lit(quarter).alias("quarter"),
+        pl.lit(str(quarter)).alias("quarter"),
         pl.lit(file).alias("source_file"),
         pl.col("source_row").cast(pl.Int32),
         pl.col("__reason_code").alias("reason_code"),
@@ -214,21 +215,10 @@ def _quarantine_frame(frame: pl.DataFrame, quarter: str, file: str, run_id: str)
 # ---- the delivery -----------------------------------------------------------------------
 
 
-# DuckDB's row-group size: an Arrow table in chunks of this many rows is appended by all
-# of DuckDB's threads at once, each compressing its own row groups; a single chunk is
-# appended by one thread (4.3 s against 1.9 s per million settlements, inserted alone).
-INSERT_CHUNK_ROWS = 122_880
-
-
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    if frame.height == 0:
-        return
-    arrow = pa.Table.from_batches(frame.to_arrow().to_batches(max_chunksize=INSERT_CHUNK_ROWS))
-    con.register("__doudi_batch", arrow)
-    try:
-        con.execute(f"INSERT INTO {table} SELECT * FROM __doudi_batch")
-    finally:
-        con.unregister("__doudi_batch")
+    """A cleaned batch into its table, by column name, in row groups DuckDB appends in parallel."""
+    if frame.height:
+        insert_arrow(con, table, frame.to_arrow())
 
 
 def _record_refusal(con, outcome: SourceOutcome, run_id: str, message: str, file: str | None) -> None:
@@ -238,43 +228,37 @@ def _record_refusal(con, outcome: SourceOutcome, run_id: str, message: str, file
     write_audit(con, outcome, run_id)
 
 
-AUDIT_COLUMNS = (
-    "run_id", "quarter", "source", "file", "file_format", "encoding", "header_row", "rows_read", "rows_loaded",
-    "rows_quarantined", "checksum", "outcome", "message", "logged_at", "quarantine_reasons",
-    "records_counted", "preamble_lines",
-)
-
-
 def write_audit(con: duckdb.DuckDBPyConnection, outcome: SourceOutcome, run_id: str) -> None:
-    """One `audit.ingest_log` row per file, inserted by column name. `quarantine_reasons`
-    counts the file's rows in `quarantine.<source>` of this run by reason code (JSON); it is
-    empty for a file not read (ignored, refused: a refusal keeps none of the run's rows)."""
+    """One `audit.ingest_log` row per file, and one `audit.skipped_lines` row per line above
+    a file's records. `quarantine_reasons` counts the file's rows in `quarantine.<source>` of
+    this run by reason code (JSON); it is empty for a file not read (ignored, refused: a
+    refusal keeps none of the run's rows)."""
     now = dt.datetime.now()
     reasons = _quarantine_reason_counts(con, outcome.source, outcome.quarter, run_id)
-    columns = ", ".join(AUDIT_COLUMNS)
-    placeholders = ", ".join("?" for _ in AUDIT_COLUMNS)
-    for f in outcome.files:
-        counts = None if f.outcome in {"ignored", "refused"} else reasons.get(f.file, {})
-        con.execute(
-            f"INSERT INTO audit.ingest_log ({columns}) VALUES ({placeholders})",
-            [run_id, outcome.quarter, outcome.source, f.file, f.file_format, f.encoding, f.header_row,
-             f.rows_read, f.rows_loaded, f.rows_quarantined, f.checksum, f.outcome, f.message, now,
-             None if counts is None else json.dumps(counts, ensure_ascii=False, sort_keys=True),
-             f.records_counted, len(f.preamble) if f.preamble else None],
-        )
-        if f.preamble:
-            con.executemany(
-                "INSERT INTO audit.skipped_lines (run_id, quarter, source, file, line, text_sha256, reason, logged_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, outcome.quarter, outcome.source, f.file, s.line, s.text_sha256, s.reason, now] for s in f.preamble],
-            )
+    where = {"run_id": run_id, "quarter": str(outcome.quarter), "source": outcome.source}
+    insert_rows(con, "audit.ingest_log", [_log_row(where, f, reasons, now) for f in outcome.files])
+    insert_rows(con, "audit.skipped_lines", [
+        {**where, "file": f.file, "line": s.line, "text_sha256": s.text_sha256, "reason": s.reason, "logged_at": now}
+        for f in outcome.files for s in (f.preamble or [])
+    ])
 
 
-def _quarantine_reason_counts(con, source_name: str, quarter: str, run_id: str) -> dict[str, dict[str, int]]:
+def _log_row(where: dict, f: FileOutcome, reasons: dict[str, dict[str, int]], now: dt.datetime) -> dict:
+    counts = None if f.outcome in {"ignored", "refused"} else reasons.get(f.file, {})
+    return {
+        **where, "file": f.file, "file_format": f.file_format, "encoding": f.encoding, "header_row": f.header_row,
+        "rows_read": f.rows_read, "rows_loaded": f.rows_loaded, "rows_quarantined": f.rows_quarantined,
+        "checksum": f.checksum, "outcome": f.outcome, "message": f.message, "logged_at": now,
+        "quarantine_reasons": None if counts is None else json.dumps(counts, ensure_ascii=False, sort_keys=True),
+        "records_counted": f.records_counted, "preamble_lines": len(f.preamble) if f.preamble else None,
+    }
+
+
+def _quarantine_reason_counts(con, source_name: str, quarter: Quarter, run_id: str) -> dict[str, dict[str, int]]:
     """file -> {reason_code: rows} of this run's rows in `quarantine.<source>`."""
     rows = con.execute(
         f"SELECT source_file, reason_code, count(*) FROM quarantine.{source_name} WHERE quarter = ? AND run_id = ? GROUP BY ALL",
-        [quarter, run_id],
+        [str(quarter), run_id],
     ).fetchall()
     counts: dict[str, dict[str, int]] = {}
     for file, code, n in rows:
@@ -286,7 +270,7 @@ def load_source(
     con: duckdb.DuckDBPyConnection,
     spec: SourceSpec,
     quarter_dir: Path,
-    quarter: str,
+    quarter: Quarter,
     run_id: str | None = None,
 ) -> SourceOutcome:
     """Read, clean and stage one source's delivery. Raises InputRefused (after writing
@@ -304,7 +288,8 @@ def load_source(
             _record_refusal(con, outcome, run_id, message, None)
             raise InputRefused(spec.source, message)
         outcome.folder_present = False
-        _in_transaction(con, lambda: _clear_quarter(con, spec, quarter))
+        with transaction(con):
+            _clear_quarter(con, spec, quarter)
         return outcome
     entries = sorted(p for p in folder.rglob("*") if p.is_file())
     data_files = [p for p in entries if is_data_file(p)]
@@ -319,7 +304,9 @@ def load_source(
         if spec.required_folder:
             _record_refusal(con, outcome, run_id, message, f"{spec.source}/")
             raise InputRefused(spec.source, message)
-        _in_transaction(con, lambda: (_clear_quarter(con, spec, quarter), write_audit(con, outcome, run_id)))
+        with transaction(con):
+            _clear_quarter(con, spec, quarter)
+            write_audit(con, outcome, run_id)
         return outcome
 
     # Rows go into staging file by file, batch by batch, committed as they go and tagged
@@ -328,34 +315,23 @@ def load_source(
     # one small transaction, the quarter's earlier rows make way and the audit is written;
     # a refusal or failure removes this run's rows and leaves the earlier delivery as it was.
     _discard_unfinished(con, spec, quarter)
-    _in_transaction(con, lambda: _discard_run(con, spec, quarter, run_id))  # the same run loading it again
+    with transaction(con):
+        _discard_run(con, spec, quarter, run_id)  # the same run loading it again
     with temp_dir(con, prefix="doudi-ingest-") as tmp:  # in the run's work folder (warehouse/workdir.py)
         try:
-            for index, path in enumerate(data_files):
-                display = str(path.relative_to(quarter_dir))
-                try:
-                    readings = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", Path(tmp))
-                except InputRefused as refused:
-                    refused.file = refused.file or display
-                    raise
-                try:
-                    for reading in readings:
-                        outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
-                finally:
-                    for reading in readings:
-                        reading.close(con)
-            _in_transaction(con, lambda: quarantine_impossible_rows(con, spec, quarter, run_id))
-            _in_transaction(con, lambda: _quarantine_exact_duplicates(con, spec, quarter, run_id))
+            _stage_files(con, spec, quarter_dir, data_files, quarter, run_id, outcome, Path(tmp))
+            with transaction(con):
+                quarantine_impossible_rows(con, spec, quarter, run_id)
+            with transaction(con):
+                _quarantine_exact_duplicates(con, spec, quarter, run_id)
             _count_rows(con, spec, quarter, outcome, run_id)
-
-            def publish():
+            with transaction(con):  # the earlier delivery makes way for this one
                 for table in (spec.staging_table, spec.quarantine_table):
-                    con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id IS DISTINCT FROM ?", [quarter, run_id])
+                    con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id IS DISTINCT FROM ?", [str(quarter), run_id])
                 write_audit(con, outcome, run_id)
-
-            _in_transaction(con, publish)
         except BaseException as failure:
-            _in_transaction(con, lambda: _discard_run(con, spec, quarter, run_id))
+            with transaction(con):
+                _discard_run(con, spec, quarter, run_id)
             if isinstance(failure, InputRefused):
                 outcome.files = [f for f in outcome.files if f.outcome == "ignored"]  # nothing of this delivery stays
                 _record_refusal(con, outcome, run_id, str(failure), failure.file)
@@ -363,34 +339,44 @@ def load_source(
     return outcome
 
 
-def _discard_run(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str, run_id: str) -> None:
+def _stage_files(con, spec: SourceSpec, quarter_dir: Path, data_files: list[Path], quarter: Quarter, run_id: str,
+                 outcome: SourceOutcome, tmp: Path) -> None:
+    """Every data file read and cleaned into this run's staging and quarantine rows, its
+    FileOutcome added to `outcome`. InputRefused names the file it refuses."""
+    for index, path in enumerate(data_files):
+        display = str(path.relative_to(quarter_dir))
+        try:
+            # The reader's scratch table is named here, per file, so no two files share one.
+            readings = read_file(path, display, spec, con, f"__raw_{spec.source}_{index}", tmp)
+        except InputRefused as refused:
+            refused.file = refused.file or display
+            raise
+        try:
+            for reading in readings:
+                outcome.files.append(_load_reading(con, spec, reading, quarter, run_id))
+        finally:
+            for reading in readings:
+                reading.close(con)
+
+
+def _discard_run(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter, run_id: str) -> None:
     for table in (spec.staging_table, spec.quarantine_table):
-        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id = ?", [quarter, run_id])
+        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id = ?", [str(quarter), run_id])
 
 
-def _discard_unfinished(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str) -> None:
+def _discard_unfinished(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter) -> None:
     """Rows a run left behind when its process died before it finished (no audit row)."""
     finished = "SELECT run_id FROM audit.ingest_log WHERE source = ? AND quarter = ? AND outcome <> 'refused'"
     for table in (spec.staging_table, spec.quarantine_table):
-        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id NOT IN ({finished})", [quarter, spec.source, quarter])
+        con.execute(f"DELETE FROM {table} WHERE quarter = ? AND run_id NOT IN ({finished})", [str(quarter), spec.source, str(quarter)])
 
 
-def _in_transaction(con: duckdb.DuckDBPyConnection, work) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        work()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+def _clear_quarter(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: Quarter) -> None:
+    con.execute(f"DELETE FROM {spec.staging_table} WHERE quarter = ?", [str(quarter)])
+    con.execute(f"DELETE FROM {spec.quarantine_table} WHERE quarter = ?", [str(quarter)])
 
 
-def _clear_quarter(con: duckdb.DuckDBPyConnection, spec: SourceSpec, quarter: str) -> None:
-    con.execute(f"DELETE FROM {spec.staging_table} WHERE quarter = ?", [quarter])
-    con.execute(f"DELETE FROM {spec.quarantine_table} WHERE quarter = ?", [quarter])
-
-
-def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run_id: str) -> FileOutcome:
+def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: Quarter, run_id: str) -> FileOutcome:
     """Clean a parsed file batch by batch, straight into staging and quarantine."""
     display = reading.display_name
     result = FileOutcome(
@@ -435,13 +421,15 @@ def _load_reading(con, spec: SourceSpec, reading: FileReading, quarter: str, run
     return result
 
 
-def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome, run_id: str) -> None:
+def _count_rows(con, spec: SourceSpec, quarter: Quarter, outcome: SourceOutcome, run_id: str) -> None:
     loaded = dict(
-        con.execute(f"SELECT source_file, count(*) FROM {spec.staging_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL", [quarter, run_id]).fetchall()
+        con.execute(f"SELECT source_file, count(*) FROM {spec.staging_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL",
+                    [str(quarter), run_id]).fetchall()
     )
     quarantined = dict(
         con.execute(
-            f"SELECT source_file, count(*) FROM {spec.quarantine_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL", [quarter, run_id]
+            f"SELECT source_file, count(*) FROM {spec.quarantine_table} WHERE quarter = ? AND run_id = ? GROUP BY ALL",
+            [str(quarter), run_id],
         ).fetchall()
     )
     for f in outcome.files:
@@ -457,13 +445,19 @@ def _count_rows(con, spec: SourceSpec, quarter: str, outcome: SourceOutcome, run
             f.outcome = "loaded_with_quarantine"
 
 
-def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str, run_id: str) -> None:
+def _record_columns(spec: SourceSpec) -> list[str]:
+    """The staged columns that hold the record's own values (not where it came from, nor flags)."""
+    return [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
+
+
+def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: Quarter, run_id: str) -> None:
     """A record delivered twice, identical in every field, is loaded once; the copies are
     quarantined with a reason that points to the kept row. Rows are compared by key and
     a hash of all their values."""
-    data_cols = [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
+    data_cols = _record_columns(spec)
     key = ", ".join(f'"{k}"' for k in spec.key)
     values = ", ".join(f'"{c}"' for c in data_cols)
+    # The copies' rowids, made and dropped here: read three times below, so kept as a table.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __dups AS
@@ -477,18 +471,18 @@ def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: str, run_id: st
             WINDOW w AS (PARTITION BY {key}, hash({values}) ORDER BY source_file, source_row)
         ) WHERE copy_no > 1
         """,
-        [quarter, run_id],
+        [str(quarter), run_id],
     )
     if con.execute("SELECT count(*) FROM __dups").fetchone()[0]:
         struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)
-        con.execute(
+        insert_select(
+            con, spec.quarantine_table,
             f"""
-            INSERT INTO {spec.quarantine_table}
-            SELECT s.quarter, s.source_file, s.source_row, 'duplicate_record',
-                   '与 ' || d.kept_file || ' 第' || d.kept_row || '行完全相同的重复记录',
-                   to_json({{{struct}}}), s.run_id
+            SELECT s.quarter, s.source_file, s.source_row, 'duplicate_record' AS reason_code,
+                   '与 ' || d.kept_file || ' 第' || d.kept_row || '行完全相同的重复记录' AS reason,
+                   to_json({{{struct}}}) AS raw_record, s.run_id
             FROM {spec.staging_table} AS s JOIN __dups AS d ON s.rowid = d.r
-            """
+            """,
         )
         con.execute(f"DELETE FROM {spec.staging_table} WHERE rowid IN (SELECT r FROM __dups)")
     con.execute("DROP TABLE IF EXISTS __dups")
@@ -514,19 +508,17 @@ DATE_AFTER_EXTRACT = "date_after_extract"  # a date after the latest possible ex
 EXTRACT_GRACE_QUARTERS = 1
 
 
-def latest_extract_date(quarter: str, today: dt.date | None = None) -> dt.date:
+def latest_extract_date(quarter: Quarter, today: dt.date | None = None) -> dt.date:
     """The latest day the quarter's delivery can have been extracted: the end of the quarter
     EXTRACT_GRACE_QUARTERS after it, or today if that is earlier."""
-    from pipelines.quarters import Quarter
-
-    return min((Quarter.parse(quarter) + EXTRACT_GRACE_QUARTERS).end, today or dt.date.today())
+    return min((quarter + EXTRACT_GRACE_QUARTERS).end, today or dt.date.today())
 
 
 def _sql_text(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def quarantine_impossible_rows(con, spec: SourceSpec, quarter: str, run_id: str, today: dt.date | None = None) -> None:
+def quarantine_impossible_rows(con, spec: SourceSpec, quarter: Quarter, run_id: str, today: dt.date | None = None) -> None:
     """Move this run's staged rows that cannot be true to the quarantine: a date after the
     latest possible extract date in a `not_after_extract` column (`date_after_extract`), or
     a value that names no row the referenced source loaded for the quarter (`references`:
@@ -554,7 +546,7 @@ def quarantine_impossible_rows(con, spec: SourceSpec, quarter: str, run_id: str,
         finished = f"SELECT run_id FROM audit.ingest_log WHERE source = {_sql_text(other.source)} AND quarter = $quarter AND outcome <> 'refused'"
         key = other.key[0]
         loaded = con.execute(
-            f"SELECT count(*) FROM {other.staging_table} WHERE quarter = $quarter AND run_id IN ({finished})", {"quarter": quarter}
+            f"SELECT count(*) FROM {other.staging_table} WHERE quarter = $quarter AND run_id IN ({finished})", {"quarter": str(quarter)}
         ).fetchone()[0]
         if not loaded:
             raise InputRefused(
@@ -572,7 +564,8 @@ def quarantine_impossible_rows(con, spec: SourceSpec, quarter: str, run_id: str,
         return
     code = "CASE " + " ".join(f"WHEN {cond} THEN {_sql_text(c)}" for cond, c, _ in checks) + " END"
     reason = "CASE " + " ".join(f"WHEN {cond} THEN {_sql_text(r)}" for cond, _, r in checks) + " END"
-    params = {"quarter": quarter, "run_id": run_id}
+    params = {"quarter": str(quarter), "run_id": run_id}
+    # The rows to move, made and dropped here: read three times below, so kept as a table.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __impossible AS
@@ -585,14 +578,14 @@ def quarantine_impossible_rows(con, spec: SourceSpec, quarter: str, run_id: str,
         params,
     )
     if con.execute("SELECT count(*) FROM __impossible").fetchone()[0]:
-        data_cols = [n for n, _ in spec.staged_columns() if n not in {"quarter", "source_file", "source_row", "run_id"} and not n.endswith("_flag")]
+        data_cols = _record_columns(spec)
         struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)
-        con.execute(
+        insert_select(
+            con, spec.quarantine_table,
             f"""
-            INSERT INTO {spec.quarantine_table} (quarter, source_file, source_row, reason_code, reason, raw_record, run_id)
-            SELECT s.quarter, s.source_file, s.source_row, i.reason_code, i.reason, to_json({{{struct}}}), s.run_id
+            SELECT s.quarter, s.source_file, s.source_row, i.reason_code, i.reason, to_json({{{struct}}}) AS raw_record, s.run_id
             FROM {spec.staging_table} AS s JOIN __impossible AS i ON s.rowid = i.r
-            """
+            """,
         )
         con.execute(f"DELETE FROM {spec.staging_table} WHERE rowid IN (SELECT r FROM __impossible)")
     con.execute("DROP TABLE IF EXISTS __impossible")

@@ -48,7 +48,7 @@ def national_cross_region(context: dg.AssetExecutionContext, config: NationalCon
         except ValueError as exc:
             raise dg.Failure(description=f"输入被拒收：{exc}", metadata={"refused": True}) from None
     try:
-        report = run_national(str(quarter), regions, Path(doudi.national_warehouse), Path(doudi.national_out),
+        report = run_national(quarter, regions, Path(doudi.national_warehouse), Path(doudi.national_out),
                               backend=doudi.link_backend, memory_limit=doudi.memory_limit, threads=doudi.threads, run_id=context.run_id)
     except NationalRefused as refused:
         raise dg.Failure(description=f"输入被拒收：{refused}", metadata={"refused": True, "problems": dg.MetadataValue.json(refused.problems)}) from None

@@ -41,18 +41,21 @@ import polars as pl
 from pipelines.exports.evidence import render
 from pipelines.exports.lists import SEVERITY_WORDS, STATUS_WORDS, write_workbook
 from pipelines.link.linker import link_quarter
+from pipelines.marts.publish import stage_rule_catalog
 from pipelines.partitions import check_region
+from pipelines.policy.params import default_parameters
 from pipelines.quarters import Quarter
 from pipelines.rules.catalog import rule
 from pipelines.rules.engine import prepare_inputs, run_rule
-from pipelines.policy.params import default_parameters
 from warehouse.connection import attach_read_only, connect, warehouse_lock
 from warehouse.models import bind, model_sql
+from warehouse.writes import delete_quarter, insert_arrow, insert_row, insert_select, replace_quarter, transaction
 
 NATIONAL_RULES = ("D01", "D03")
 SCHEMA_SQL = Path(__file__).resolve().parents[2] / "warehouse" / "national" / "schema.sql"
 LIST_NAME = "跨地区比对.xlsx"
 OTHER_SIDE = {"D01": "死亡登记地区", "D03": "另一享受地区"}
+FINDINGS = "__national_findings"  # where the rules collect their findings (engine's `findings`)
 
 
 class NationalRefused(ValueError):
@@ -65,7 +68,7 @@ class NationalRefused(ValueError):
 
 @dataclass
 class NationalReport:
-    quarter: str
+    quarter: Quarter
     regions: list[str]
     backend: str
     region_runs: dict[str, str] = field(default_factory=dict)
@@ -99,12 +102,8 @@ def warehouses_from_glob(pattern: str) -> dict[str, Path]:
     return found
 
 
-def _check_inputs(quarter: str, regions: dict[str, Path], warehouse: Path) -> Quarter:
+def _check_inputs(regions: dict[str, Path], warehouse: Path) -> None:
     problems = []
-    try:
-        q = Quarter.parse(quarter)
-    except ValueError as exc:
-        raise NationalRefused([str(exc)]) from None
     if len(regions) < 2:
         problems.append(f"跨地区比对至少需要两个地区，只给了 {len(regions)} 个")
     for region, path in regions.items():
@@ -126,17 +125,16 @@ def _check_inputs(quarter: str, regions: dict[str, Path], warehouse: Path) -> Qu
                             "（DOUDI_WAREHOUSE 含 {region}，或逐一给出各地区的数据仓库）")
     if problems:
         raise NationalRefused(problems)
-    return q
 
 
-def _copy_region(con: duckdb.DuckDBPyConnection, region: str, path: Path, alias: str, quarter: str) -> tuple[str | None, str | None]:
+def _copy_region(con: duckdb.DuckDBPyConnection, region: str, path: Path, alias: str, quarter: Quarter) -> tuple[str | None, str | None]:
     """Copy the region's roster of the quarter and its deaths so far, IDs as `<region>/<id>`.
     Returns (the run that published the quarter, or None; what is wrong, or None)."""
     with warehouse_lock(path, wait=True):  # a run writing the region's warehouse finishes first
         attach_read_only(con, path, alias)
         try:
             published = con.execute(
-                f"SELECT run_id FROM {alias}.audit.publications WHERE quarter = ? ORDER BY published_at DESC LIMIT 1", [quarter]
+                f"SELECT run_id FROM {alias}.audit.publications WHERE quarter = ? ORDER BY published_at DESC LIMIT 1", [str(quarter)]
             ).fetchone()
             if published is None:
                 return None, f"地区 {region}：{quarter} 尚未发布（先运行 doudi run --region {region} --quarter {quarter}）"
@@ -147,26 +145,26 @@ def _copy_region(con: duckdb.DuckDBPyConnection, region: str, path: Path, alias:
                         UNION ALL SELECT run_id FROM {alias}.staging.households WHERE quarter = $q
                         UNION ALL SELECT run_id FROM {alias}.staging.death WHERE quarter = $q)
                     WHERE run_id IS DISTINCT FROM $run""",
-                {"q": quarter, "run": run_id},
+                {"q": str(quarter), "run": run_id},
             ).fetchone()[0]
             if stale:
                 return run_id, (f"地区 {region}：{quarter} 的暂存数据来自一次未完成发布的运行（{stale} 行），"
                                 "请重新运行该地区的本季度")
-            prefix = {"region": f"{region}/", "q": quarter}
-            con.execute(
-                f"""INSERT INTO staging.households BY NAME
-                    SELECT * REPLACE ($region || household_id AS household_id) FROM {alias}.staging.households WHERE quarter = $q""",
+            prefix = {"region": f"{region}/", "q": str(quarter)}
+            insert_select(
+                con, "staging.households",
+                f"SELECT * REPLACE ($region || household_id AS household_id) FROM {alias}.staging.households WHERE quarter = $q",
                 prefix,
             )
-            con.execute(
-                f"""INSERT INTO staging.members BY NAME
-                    SELECT * REPLACE ($region || member_id AS member_id, $region || household_id AS household_id)
+            insert_select(
+                con, "staging.members",
+                f"""SELECT * REPLACE ($region || member_id AS member_id, $region || household_id AS household_id)
                     FROM {alias}.staging.members WHERE quarter = $q""",
                 prefix,
             )
-            con.execute(
-                f"""INSERT INTO staging.death BY NAME
-                    SELECT * REPLACE ($region || record_id AS record_id) FROM {alias}.staging.death WHERE quarter <= $q""",
+            insert_select(
+                con, "staging.death",
+                f"SELECT * REPLACE ($region || record_id AS record_id) FROM {alias}.staging.death WHERE quarter <= $q",
                 prefix,
             )
             return run_id, None
@@ -174,7 +172,7 @@ def _copy_region(con: duckdb.DuckDBPyConnection, region: str, path: Path, alias:
             con.execute(f"DETACH {alias}")
 
 
-def copy_regions(con: duckdb.DuckDBPyConnection, regions: dict[str, Path], quarter: str) -> dict[str, str]:
+def copy_regions(con: duckdb.DuckDBPyConnection, regions: dict[str, Path], quarter: Quarter) -> dict[str, str]:
     """The union of the regions' rosters and deaths in the work database `con` (its schema
     applied); returns region -> the run that published its quarter. Raises NationalRefused
     naming every region that is unpublished or half-run."""
@@ -190,26 +188,25 @@ def copy_regions(con: duckdb.DuckDBPyConnection, regions: dict[str, Path], quart
     return published
 
 
-def _keep_cross_region(con: duckdb.DuckDBPyConnection, quarter: str) -> None:
+def _keep_cross_region(con: duckdb.DuckDBPyConnection, quarter: Quarter) -> None:
     """Leave in the work database's linked tables only what crosses regions."""
     con.execute(
         """DELETE FROM linked.matches WHERE quarter = ?
            AND NOT (source = 'death' AND split_part(record_key, '/', 1) <> split_part(member_id, '/', 1))""",
-        [quarter],
+        [str(quarter)],
     )
     con.execute(
         "DELETE FROM linked.roster_duplicates WHERE quarter = ? AND split_part(member_id_l, '/', 1) = split_part(member_id_r, '/', 1)",
-        [quarter],
+        [str(quarter)],
     )
 
 
 def _run_rules(con: duckdb.DuckDBPyConnection, q: Quarter) -> dict[str, int]:
     params = default_parameters().at(q.end)
-    base = prepare_inputs(con, q, params, [rule(code) for code in NATIONAL_RULES])
-    con.execute("CREATE OR REPLACE TEMP TABLE __findings AS SELECT * FROM rules.findings LIMIT 0")
-    counts = {code: run_rule(con, rule(code), q, base, params) for code in NATIONAL_RULES}
-    con.execute("DELETE FROM rules.findings WHERE quarter = ?", [str(q)])
-    con.execute("INSERT INTO rules.findings SELECT * FROM __findings")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {FINDINGS} AS SELECT * FROM rules.findings LIMIT 0")
+    base = prepare_inputs(con, q, params, [rule(code) for code in NATIONAL_RULES], FINDINGS)
+    counts = {code: run_rule(con, rule(code), q, base, params, FINDINGS) for code in NATIONAL_RULES}
+    replace_quarter(con, "rules.findings", q, f"SELECT * FROM {FINDINGS}")
     return counts
 
 
@@ -233,7 +230,7 @@ def _d03_evidence(evidence: str) -> str:
 
 
 def _results(con: duckdb.DuckDBPyConnection, q: Quarter, previous: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    quarter = str(q)
+    quarter = str(q)  # the label the SQL binds
     duplicates = con.execute(
         """SELECT d.quarter, d.member_id_l, ml.household_id AS hh_l, d.member_id_r, mr.household_id AS hh_r,
                   d.match_probability, d.match_method
@@ -259,8 +256,8 @@ def _results(con: duckdb.DuckDBPyConnection, q: Quarter, previous: pl.DataFrame)
         _region("member_id").alias("member_region"), _own_id("member_id").alias("member_id"), _own_id("hh").alias("household_id"),
         "match_probability", "match_method",
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE rule_catalog (rule_code VARCHAR, title VARCHAR)")
-    con.executemany("INSERT INTO rule_catalog VALUES (?, ?)", [(code, rule(code).title) for code in NATIONAL_RULES])
+    # The national warnings model reads the rules' titles and last quarter's warnings by these names.
+    stage_rule_catalog(con, [(code, rule(code).title) for code in NATIONAL_RULES])
     con.register("__previous_frame", previous.to_arrow())
     con.execute("CREATE OR REPLACE TEMP TABLE __previous AS SELECT * FROM __previous_frame")
     con.unregister("__previous_frame")
@@ -294,7 +291,7 @@ def _list_rows(warnings: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _write_lists(warnings: pl.DataFrame, regions: list[str], quarter: str, folder: Path) -> list[dict]:
+def _write_lists(warnings: pl.DataFrame, regions: list[str], quarter: Quarter, folder: Path) -> list[dict]:
     """One workbook per region (an empty one says the region was compared and nothing found)."""
     rows = _list_rows(warnings)
     written = []
@@ -324,32 +321,24 @@ def _previous_warnings(warehouse: Path, q: Quarter) -> pl.DataFrame:
 
 
 def _publish(warehouse: Path, report: NationalReport, results: dict[str, pl.DataFrame], run_id: str) -> None:
-    quarter = report.quarter
     with connect(warehouse, schema=False) as con:
         con.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
-        for name, frame in results.items():
-            con.register(f"__{name}", frame.to_arrow())
-        con.execute("BEGIN TRANSACTION")
-        try:
-            for name in results:
-                con.execute(f"DELETE FROM national.{name} WHERE quarter = ?", [quarter])
-                if results[name].height:
-                    con.execute(f"INSERT INTO national.{name} BY NAME SELECT * FROM __{name}")
-            con.execute(
-                "INSERT INTO national.runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [run_id, quarter, report.regions, json.dumps(report.region_runs), report.backend, report.members,
-                 report.death_records, report.roster_pairs_compared, report.record_pairs_compared, report.roster_duplicates,
-                 report.death_links, sum(report.warnings.values()), json.dumps(report.seconds), json.dumps(report.link_seconds),
-                 dt.datetime.now()],
+        with transaction(con):
+            for name, frame in results.items():
+                delete_quarter(con, f"national.{name}", report.quarter)
+                insert_arrow(con, f"national.{name}", frame.to_arrow())
+            insert_row(
+                con, "national.runs", run_id=run_id, quarter=str(report.quarter), regions=report.regions,
+                region_runs=json.dumps(report.region_runs), link_backend=report.backend, members=report.members,
+                death_records=report.death_records, roster_pairs_compared=report.roster_pairs_compared,
+                record_pairs_compared=report.record_pairs_compared, roster_duplicates=report.roster_duplicates,
+                death_links=report.death_links, warnings=sum(report.warnings.values()), seconds=json.dumps(report.seconds),
+                link_seconds=json.dumps(report.link_seconds), published_at=dt.datetime.now(),
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
 
 def run_national(
-    quarter: str,
+    quarter: Quarter,
     regions: dict[str, Path],
     warehouse: Path,
     out: Path,
@@ -364,40 +353,40 @@ def run_national(
     its quarter half-run; any other failure also publishes nothing."""
     warehouse, out = Path(warehouse), Path(out)
     regions = {r: Path(p) for r, p in sorted(regions.items())}
-    q = _check_inputs(quarter, regions, warehouse)
-    report = NationalReport(str(q), list(regions), backend)
+    _check_inputs(regions, warehouse)
+    report = NationalReport(quarter, list(regions), backend)
     run_id = run_id or uuid.uuid4().hex
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".national-work-", dir=warehouse.parent))
-    lists = out / f".{q}-{uuid.uuid4().hex[:8]}"
+    lists = out / f".{quarter}-{uuid.uuid4().hex[:8]}"
     try:
         with connect(work / "work.duckdb", memory_limit=memory_limit, threads=threads) as con:
             started = time.time()
-            report.region_runs = copy_regions(con, regions, str(q))
+            report.region_runs = copy_regions(con, regions, quarter)
             report.members, report.death_records = con.execute(
                 "SELECT (SELECT count(*) FROM staging.members), (SELECT count(DISTINCT record_id) FROM staging.death)"
             ).fetchone()
             report.seconds["union"] = round(time.time() - started, 2)
 
             started = time.time()
-            linked = link_quarter(con, q, memory_limit=memory_limit, threads=threads, backend=backend)
+            linked = link_quarter(con, quarter, memory_limit=memory_limit, threads=threads, backend=backend)
             report.roster_pairs_compared = linked.roster_pairs.pairs_compared if linked.roster_pairs else 0
             report.record_pairs_compared = linked.record_pairs.pairs_compared if linked.record_pairs else 0
             report.seconds["link"] = round(time.time() - started, 2)
             report.link_seconds = dict(linked.seconds)
 
             started = time.time()
-            _keep_cross_region(con, str(q))
-            report.warnings = _run_rules(con, q)
-            results = _results(con, q, _previous_warnings(warehouse, q))
+            _keep_cross_region(con, quarter)
+            report.warnings = _run_rules(con, quarter)
+            results = _results(con, quarter, _previous_warnings(warehouse, quarter))
             report.roster_duplicates = results["roster_duplicates"].height
             report.death_links = results["death_links"].height
             report.seconds["rules"] = round(time.time() - started, 2)
 
         started = time.time()
-        report.lists = _write_lists(results["warnings"], report.regions, str(q), lists)
+        report.lists = _write_lists(results["warnings"], report.regions, quarter, lists)
         _publish(warehouse, report, results, run_id)
-        target = out / str(q)
+        target = out / str(quarter)
         if target.exists():
             shutil.rmtree(target)
         lists.rename(target)

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from pipelines.link.extract_identities import materialize_extract_identities
 from pipelines.quarters import Quarter, add_months
 from tests.helpers import insert_staging
 from warehouse.connection import connect
@@ -40,7 +41,8 @@ def test_settlements_accumulate_and_count_once(con):
     ])
     for quarter, keys in (("2025Q1", ["JS1", "JS2"]), ("2025Q2", ["JS0", "JS1", "JS2", "JS3"])):
         for key in keys:
-            con.execute("INSERT INTO linked.matches (quarter, source, record_key, member_id, match_probability, match_method) VALUES (?, 'medical', ?, 'M1', 1.0, 'exact_id')", [quarter, key])
+            con.execute("INSERT INTO linked.matches (quarter, source, record_key, member_id, match_probability, match_method) "
+                        "VALUES (?, 'medical', ?, 'M1', 1.0, 'exact_id')", [quarter, key])
     materialize(con, "intermediate/int_settlements", params("2025Q2"))
     rows = dict(con.execute("SELECT settlement_id, out_of_pocket_yuan FROM int_settlements").fetchall())
     assert set(rows) == {"JS1", "JS2", "JS3"}
@@ -68,6 +70,6 @@ def test_full_stocks_count_only_the_quarter(con):
     insert_staging(con, "members", [{"quarter": "2025Q2", "member_id": "M1", "household_id": "H1", "id_number": ID}])
     insert_staging(con, "households", [{"quarter": "2025Q2", "household_id": "H1", "category": "低保", "household_size": 1}])
     materialize(con, "intermediate/int_roster", params("2025Q2"))
-    materialize(con, "intermediate/int_extract_identities", params("2025Q2"))
+    materialize_extract_identities(con, params("2025Q2"))
     keys = [r[0] for r in con.execute("SELECT record_key FROM int_extract_identities WHERE source = 'disability'").fetchall()]
     assert keys == [ID + "43"]

@@ -34,8 +34,10 @@ from pipelines.exports.lists import (
     text_width,
     write_workbook,
 )
+from pipelines.quarters import Quarter
 
 QUARTER = "2025Q1"  # ends on 2025-03-31
+Q = Quarter.parse(QUARTER)
 TOWNSHIP = "测试&镇"  # an & to check that the footer escapes it
 NAMES = "甲乙丙丁戊己庚辛壬癸"
 HEADERS = [label for _, label, _ in COLUMNS]
@@ -186,22 +188,22 @@ def test_row_height_is_lines_times_line_height_plus_padding():
 def test_each_sheet_is_numbered_from_one_in_the_order_given_and_keeps_the_province_rank():
     kinds = ["ineligibility", "need", "ineligibility", "need", "ineligibility"]
     rows = frame([warning(i, kind, priority=p) for i, (kind, p) in enumerate(zip(kinds, [93, 148, 203, 7, 1210]))])
-    ineligible = sheet_rows(rows, "ineligibility", QUARTER)
+    ineligible = sheet_rows(rows, "ineligibility", Q)
     assert ineligible["seq"].to_list() == [1, 2, 3]
     assert ineligible["priority"].to_list() == [93, 203, 1210]  # not re-sorted: list_rows orders
     assert ineligible["warning_id"].to_list() == [f"W{i:016d}" for i in (0, 2, 4)]
-    need = sheet_rows(rows, "need", QUARTER)
+    need = sheet_rows(rows, "need", Q)
     assert need["seq"].to_list() == [1, 2] and need["priority"].to_list() == [148, 7]
-    assert sheet_rows(rows, "data_quality", QUARTER).height == 0
+    assert sheet_rows(rows, "data_quality", Q).height == 0
 
 
 def test_a_warning_due_on_or_before_the_quarters_last_day_is_overdue():
     dues = [dt.date(2025, 1, 15), dt.date(2025, 3, 31), dt.date(2025, 4, 1), None]
     rows = frame([warning(i, due=due) for i, due in enumerate(dues)])
-    assert sheet_rows(rows, "ineligibility", QUARTER)["overdue"].to_list() == [OVERDUE, OVERDUE, None, None]
-    assert sheet_rows(rows, "ineligibility", "2024Q4")["overdue"].to_list() == [None, None, None, None]
+    assert sheet_rows(rows, "ineligibility", Q)["overdue"].to_list() == [OVERDUE, OVERDUE, None, None]
+    assert sheet_rows(rows, "ineligibility", Quarter.parse("2024Q4"))["overdue"].to_list() == [None, None, None, None]
     days = pl.DataFrame({"due": [dt.date(2025, 12, 31), dt.date(2026, 1, 1)]})
-    assert days.select(overdue(pl.col("due"), "2025Q4").alias("mark"))["mark"].to_list() == [OVERDUE, None]
+    assert days.select(overdue(pl.col("due"), Quarter.parse("2025Q4")).alias("mark"))["mark"].to_list() == [OVERDUE, None]
 
 
 # ---- the workbook -----------------------------------------------------------------------
@@ -213,7 +215,7 @@ def workbook(tmp_path_factory) -> Path:
     records = [warning(0, priority=148), warning(1, priority=203, evidence=long_evidence(1), severity="orange"),
                warning(2, priority=311, due=dt.date(2025, 3, 31), severity="yellow"), warning(3, priority=930)]
     path = tmp_path_factory.mktemp("book") / "township.xlsx"
-    assert write_workbook(path, frame(records), QUARTER) == {"疑似不符合条件": 4, "救助需求预警": 0}
+    assert write_workbook(path, frame(records), Q) == {"疑似不符合条件": 4, "救助需求预警": 0}
     return path
 
 
@@ -272,7 +274,7 @@ def test_an_empty_sheet_says_so_over_its_first_row_but_holds_no_cell(workbook):
 
 def test_a_national_list_of_several_townships_has_no_township_in_its_footer(tmp_path):
     rows = frame([warning(0), {**warning(1), "township": "另一测试镇"}])
-    write_workbook(tmp_path / "n.xlsx", rows, QUARTER)
+    write_workbook(tmp_path / "n.xlsx", rows, Q)
     sheet = openpyxl.load_workbook(tmp_path / "n.xlsx").worksheets[0]
     assert sheet.oddFooter.left.text == "2025Q1"
 
@@ -294,7 +296,7 @@ def _load_verifications(tmp_path: Path, files: dict[str, Path]):
     for name, path in files.items():
         shutil.copy(path, folder / name)
     with connect(tmp_path / "w.duckdb") as con:
-        outcome = load_source(con, source("verifications"), folder.parent, "2025Q2", "test")
+        outcome = load_source(con, source("verifications"), folder.parent, Quarter.parse("2025Q2"), "test")
         staged = con.execute("SELECT warning_id, list_quarter, result, note FROM staging.verifications ORDER BY ALL").fetchall()
     return outcome, staged
 
@@ -361,7 +363,7 @@ def printed(tmp_path_factory) -> Printed:
     records = [warning(i, evidence=long_evidence(i) if i % 2 else "短依据", due=dt.date(2025, 3, 31) if i == 2 else dt.date(2025, 4, 30),
                        severity=["red", "orange", "yellow"][i % 3]) for i in range(PRINTED_ROWS)]
     book = folder / "township.xlsx"
-    write_workbook(book, frame(records), QUARTER)
+    write_workbook(book, frame(records), Q)
     done = subprocess.run(
         [SOFFICE, f"-env:UserInstallation={(folder / 'profile').as_uri()}", "--headless", "--norestore",
          "--convert-to", "pdf", "--outdir", str(folder), str(book)],

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipelines.exports.report import build_report
+from pipelines.quarters import Quarter
 from warehouse.connection import apply_schema
 
 QUARTER = "2025Q3"
@@ -136,7 +137,8 @@ def warehouse():
     )
     for run, source in (("run-q3b", "households"), ("run-q3b", "medical"), ("run-q3b", "detention"), ("run-q3a", "death")):
         con.execute(
-            "INSERT INTO audit.ingest_log (run_id, quarter, source, file, rows_read, rows_loaded, rows_quarantined, outcome) VALUES (?, ?, ?, 'a.csv', 10, 9, 1, 'loaded')",
+            "INSERT INTO audit.ingest_log (run_id, quarter, source, file, rows_read, rows_loaded, rows_quarantined, outcome) "
+            "VALUES (?, ?, ?, 'a.csv', 10, 9, 1, 'loaded')",
             [run, QUARTER, source],
         )
     for method, id_agreement, name_agreement in (
@@ -154,7 +156,7 @@ def warehouse():
 
 @pytest.fixture(scope="module")
 def report(warehouse) -> str:
-    return build_report(warehouse, QUARTER)
+    return build_report(warehouse, Quarter.parse(QUARTER))
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from pipelines.ingest.load import latest_extract_date, load_source
+from pipelines.quarters import Quarter
 from sources.readers import InputRefused
 from sources.registry import source
 from warehouse.connection import connect
@@ -40,7 +41,7 @@ def deliver(tmp_path: Path, source_name: str, header: str, rows: list[str]) -> P
 
 
 def load(con, tmp_path: Path, source_name: str, header: str, rows: list[str]):
-    outcome = load_source(con, source(source_name), deliver(tmp_path, source_name, header, rows), QUARTER, "test")
+    outcome = load_source(con, source(source_name), deliver(tmp_path, source_name, header, rows), Quarter.parse(QUARTER), "test")
     assert outcome.rows_read == outcome.rows_loaded + outcome.rows_quarantined
     staged = con.execute(f"SELECT * FROM staging.{source_name} WHERE quarter = ? ORDER BY source_row", [QUARTER]).pl()
     quarantined = con.execute(f"SELECT * FROM quarantine.{source_name} WHERE quarter = ? ORDER BY source_row", [QUARTER]).pl()
@@ -63,8 +64,8 @@ def test_a_negative_amount_is_quarantined_where_negatives_are_not_allowed(tmp_pa
 
 
 def test_a_date_after_the_extract_is_quarantined_and_a_validity_end_ahead_is_loaded(tmp_path):
-    assert latest_extract_date(QUARTER, today=dt.date(2026, 12, 3)) == dt.date(2025, 12, 31)
-    assert latest_extract_date("2026Q4", today=dt.date(2026, 12, 3)) == dt.date(2026, 12, 3)  # never after today
+    assert latest_extract_date(Quarter.parse(QUARTER), today=dt.date(2026, 12, 3)) == dt.date(2025, 12, 31)
+    assert latest_extract_date(Quarter.parse("2026Q4"), today=dt.date(2026, 12, 3)) == dt.date(2026, 12, 3)  # never after today
     with connect(tmp_path / "w.duckdb") as con:
         deaths = [
             f"SW1,张三,{ID_A},2025-08-03,公安",
