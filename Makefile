@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test ui bench bench-test lock clean
+.PHONY: setup demo lint test ui bench bench-test lock clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/doudi demo
 
-test: setup
+# Lint rules and the complexity limit are in pyproject.toml ([tool.ruff]).
+lint: setup
+	$(BIN)/ruff check --quiet --output-format concise .
+
+test: lint
 	$(BIN)/python -m pytest -m "not benchmark and not slow"
 
 ui: setup

@@ -115,10 +115,14 @@ def ensure_data(scale: str, seed: int, cache: Path, quarters: list) -> Path:
 
 
 def _stage_rows(con, quarter: str) -> dict[str, int]:
+    from sources.registry import all_sources
+
     read = con.execute("SELECT coalesce(sum(rows_read), 0) FROM audit.ingest_log WHERE quarter = ? AND run_id = "
                        "(SELECT run_id FROM audit.ingest_log WHERE quarter = ? ORDER BY logged_at DESC LIMIT 1)", [quarter, quarter]).fetchone()[0]
-    staged = sum(con.execute(f"SELECT count(*) FROM staging.{s} WHERE quarter = ?", [quarter]).fetchone()[0]
-                 for s in ("households", "members", "medical", "disability", "education", "death", "detention"))
+    # The rosters and the linked departments (not the reference data and returned lists).
+    checked = [spec for spec in all_sources() if spec.delivery == "roster" or spec.person is not None]
+    staged = sum(con.execute(f"SELECT count(*) FROM {spec.staging_table} WHERE quarter = ?", [quarter]).fetchone()[0]
+                 for spec in checked)
     linked = con.execute("SELECT count(*) FROM linked.matches WHERE quarter = ?", [quarter]).fetchone()[0]
     findings = con.execute("SELECT count(*) FROM rules.findings WHERE quarter = ?", [quarter]).fetchone()[0]
     warnings = con.execute("SELECT count(*) FROM marts.warnings WHERE quarter = ?", [quarter]).fetchone()[0]

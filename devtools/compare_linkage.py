@@ -47,6 +47,7 @@ def _scores(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
 
 def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
     from pipelines.ingest.load import load_source
+    from pipelines.link.extract_identities import materialize_extract_identities
     from sources.registry import all_sources
 
     target = Quarter.parse(quarter)
@@ -60,10 +61,10 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
             for q in quarter_range(f"{first}:{target}"):
                 for spec in all_sources():
                     if (inbox / str(q) / spec.source).exists() or spec.required_folder:
-                        load_source(con, spec, inbox / str(q), str(q), "compare")
+                        load_source(con, spec, inbox / str(q), q, "compare")
             params = link_params(target)
             materialize(con, "intermediate/int_roster", params)
-            materialize(con, "intermediate/int_extract_identities", params)
+            materialize_extract_identities(con, params)
             started = time.time()
             exact = con.execute(
                 """SELECT DISTINCT ? AS quarter, r.source, r.record_key, m.member_id
@@ -83,7 +84,9 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
             started = time.time()
             report = link_quarter(con, target, memory_limit=memory_limit)
             linker_seconds = time.time() - started
-            found = con.execute("SELECT quarter, source, record_key, member_id, match_probability FROM linked.matches WHERE quarter = ?", [quarter]).pl()
+            found = con.execute(
+                "SELECT quarter, source, record_key, member_id, match_probability FROM linked.matches WHERE quarter = ?", [quarter]
+            ).pl()
     strong = found.filter(pl.col("match_probability") >= thresholds.INELIGIBILITY)
     return {
         "quarter": quarter,
@@ -110,12 +113,13 @@ def print_comparison(result: dict) -> None:
     print("-" * len(header))
     for source, e in result["exact"]["sources"].items():
         d = result["deterministic"]["sources"][source]
-        l = result["linker"]["sources"][source]
+        lk = result["linker"]["sources"][source]
         s = result["linker_ineligibility_links"][source]
         print(f"{source:<11}{e['true']:>7} | {e['precision']:>11.4f}{e['recall']:>7.4f}{e['f1']:>7.4f} | "
               f"{d['precision']:>10.4f}{d['recall']:>7.4f}{d['f1']:>7.4f} | "
-              f"{l['precision']:>9.4f}{l['recall']:>7.4f}{l['f1']:>7.4f} | {s['precision']:>8.4f}")
+              f"{lk['precision']:>9.4f}{lk['recall']:>7.4f}{lk['f1']:>7.4f} | {s['precision']:>8.4f}")
     print(f"\nSplink: {result['splink_candidate_records']:,} records left by the deterministic pass, compared in "
           f"{result['splink_pairs_compared']:,} pairs ({', '.join(f'{k} {v:,}' for k, v in result['splink_pairs_by_rule'].items())}); "
-          f"roster deduplication compared {result['roster_pairs_compared']:,} pairs, {result['roster_duplicate_pairs']:,} pairs of member rows are one person; "
+          f"roster deduplication compared {result['roster_pairs_compared']:,} pairs, "
+          f"{result['roster_duplicate_pairs']:,} pairs of member rows are one person; "
           f"prior {result['prior']:.3g}")

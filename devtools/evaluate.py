@@ -60,7 +60,8 @@ def load_found(warehouse: Path) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     with connect(warehouse, read_only=True) as con:
         quarters = [r[0] for r in con.execute("SELECT DISTINCT quarter FROM audit.publications ORDER BY 1").fetchall()]
         warnings = con.execute(
-            "SELECT quarter, rule_code, household_id, member_id, severity, due_date FROM marts.warnings WHERE status IN ('new','persisting')"
+            "SELECT quarter, rule_code, household_id, member_id, severity, due_date FROM marts.warnings"
+            " WHERE status IN ('new','persisting')"
         ).pl()
         links = con.execute("SELECT quarter, source, record_key, member_id, match_method FROM linked.matches").pl()
     links = links.filter(pl.col("quarter").is_in(quarters))
@@ -78,8 +79,10 @@ def warning_scores(found: pl.DataFrame, truth: pl.DataFrame, quarters: list[str]
         right = f.select(WARNING_KEY).unique().join(t_all.select(WARNING_KEY).unique(), on=WARNING_KEY, how="semi", nulls_equal=True).height
         overall = Score(overall.true_positive, f.select(WARNING_KEY).unique().height - right, overall.false_negative)
         exact_truth = t.filter(pl.col("requires").is_in(["exact", "roster"]))
-        exact_recall = _score(f.join(exact_truth.select(WARNING_KEY), on=WARNING_KEY, how="semi", nulls_equal=True), exact_truth, WARNING_KEY).recall
-        matched = f.join(t_all.select(WARNING_KEY + [pl.col("severity").alias("true_severity")]), on=WARNING_KEY, how="inner", nulls_equal=True)
+        found_exact = f.join(exact_truth.select(WARNING_KEY), on=WARNING_KEY, how="semi", nulls_equal=True)
+        exact_recall = _score(found_exact, exact_truth, WARNING_KEY).recall
+        true_severity = t_all.select(WARNING_KEY + [pl.col("severity").alias("true_severity")])
+        matched = f.join(true_severity, on=WARNING_KEY, how="inner", nulls_equal=True)
         severity_agree = (matched["severity"] == matched["true_severity"]).mean() if matched.height else None
         rows.append(
             {

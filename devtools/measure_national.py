@@ -30,9 +30,12 @@ from warehouse.connection import connect
 def measure(regions: dict[str, Path], quarter: str, backend: str, repeat: int, memory_limit: str | None = None) -> dict:
     q = Quarter.parse(quarter)
     result: dict = {"quarter": str(q), "regions": sorted(regions), "backend": backend, "repeat": repeat}
-    with tempfile.TemporaryDirectory(prefix="doudi-measure-") as work, connect(Path(work) / "work.duckdb", memory_limit=memory_limit) as con:
+    with (
+        tempfile.TemporaryDirectory(prefix="doudi-measure-") as work,
+        connect(Path(work) / "work.duckdb", memory_limit=memory_limit) as con,
+    ):
         started = time.time()
-        copy_regions(con, regions, str(q))
+        copy_regions(con, regions, q)
         result["union_seconds"] = round(time.time() - started, 2)
         result["members"], result["death_records"] = con.execute(
             "SELECT (SELECT count(*) FROM staging.members), (SELECT count(DISTINCT record_id) FROM staging.death)").fetchone()

@@ -21,16 +21,14 @@ import warnings
 from pathlib import Path
 
 from pipelines.commands import build_parser, fill_env_defaults
-
 from pipelines.run import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
     RunOutcome,
+    export_quarter,
     prepare_dagster_home,
     quiet_dagster,
-    export_quarter,
-    redact,
     run_national_quarter,
     run_quarter,
 )
@@ -119,9 +117,9 @@ def cmd_national(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from pipelines.quarters import quarter_range
     from devtools.synth.generate import RegionSplit, generate
     from devtools.synth.geography import COUNTRY_COUNTIES
+    from pipelines.quarters import quarter_range
 
     country = {"regions": RegionSplit(), "counties": COUNTRY_COUNTIES} if args.country else {}
     summary = generate(Path(args.out), quarter_range(args.quarters), households=args.households, seed=args.seed, **country)
@@ -156,8 +154,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from pipelines.quarters import quarter_range
     from devtools.synth.generate import generate
+    from pipelines.quarters import quarter_range
 
     root = Path(args.dir)
     inbox, warehouse, out = root / "inbox", root / "warehouse.duckdb", root / "out"

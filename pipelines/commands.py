@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 
-
 # Options whose default an environment variable may set: (variable, built-in default). The
 # parser's defaults stay None and are filled after parsing, so `--help` (and docs/cli.md)
 # show the same text whatever the environment.

@@ -21,7 +21,6 @@ national one: one run at a time (the `doudi/national` tag).
 
 import dagster as dg
 
-
 NATIONAL_GROUP = "national"
 NATIONAL_TAG = {"doudi/national": "write"}  # limited to one run at a time (dagster.yaml)
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 import importlib.util
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -24,8 +24,8 @@ REQUIRES_SPARK = [
 def synthetic_inbox(tmp_path_factory, name: str, quarters: str, households: int, seed: int, **config) -> Path:
     """A generated inbox (with truth/ beside the quarters) in a fresh temporary folder:
     `<tmp>/<name>N/inbox`; the folder around it is free for warehouses and outputs."""
-    from pipelines.quarters import quarter_range
     from devtools.synth.generate import generate
+    from pipelines.quarters import quarter_range
 
     inbox = tmp_path_factory.mktemp(name) / "inbox"
     generate(inbox, quarter_range(quarters), households=households, seed=seed, **config)
@@ -37,9 +37,9 @@ def synthetic_country(tmp_path_factory, name: str, quarters: str, households: in
     in a fresh temporary folder: one inbox per province in `<tmp>/<name>N/regions/<province>/`,
     the truth in `regions/truth/`, and all provinces' files merged into one inbox in `inbox/`
     (the same deliveries, for a run of the whole country in one warehouse)."""
-    from pipelines.quarters import quarter_range
     from devtools.synth.generate import RegionSplit, generate, merge_region_inboxes
     from devtools.synth.geography import COUNTRY_COUNTIES
+    from pipelines.quarters import quarter_range
 
     root = tmp_path_factory.mktemp(name)
     generate(root / "regions", quarter_range(quarters), households=households, seed=seed, regions=RegionSplit(),

@@ -12,19 +12,18 @@ quarantined.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from pipelines.ingest.load import DATE_AFTER_EXTRACT, latest_extract_date
 from devtools.synth.hazards import add_hazards
 from devtools.synth.identity import check_chars
 from devtools.synth.messiness import choose_id_damage, render_ids, render_names
 from devtools.synth.world import World, school_year_of
+from pipelines.ingest.load import DATE_AFTER_EXTRACT, latest_extract_date
 
 ID_DAMAGE_RATES = {
     "medical": {"missing": 0.008, "typo_sub": 0.006, "typo_swap": 0.003, "format": 0.03, "legacy15": 0.02},
@@ -247,7 +246,7 @@ def death(rng, world: World, q: int) -> Delivery:
     # A death date keyed a year late (world._death_records) lies after the latest day the
     # delivery can have been extracted: the ingest must quarantine it (before hazards are
     # drawn, so that no hazard record copies the impossible date).
-    latest = latest_extract_date(str(world.quarters[q]))
+    latest = latest_extract_date(world.quarters[q])
     frame = frame.with_columns(
         pl.when(pl.col("__expect_quarantine").is_null() & (pl.col("death_date") > latest))
         .then(pl.lit(DATE_AFTER_EXTRACT)).otherwise(pl.col("__expect_quarantine")).alias("__expect_quarantine")

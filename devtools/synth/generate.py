@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.quarters import Quarter
 from devtools.synth.extracts import MEDICAL_CHUNK_ROWS, Delivery, deliveries
 from devtools.synth.truth import Truth
 from devtools.synth.world import SynthConfig, build_world
 from devtools.synth.writer import WriterOptions, write_delivery
+from pipelines.quarters import Quarter
+from sources.registry import all_sources, linked_sources
 
-LINKED_SOURCES = ("medical", "disability", "education", "death", "detention")
 RULES_COVERED = ["D01", "D02", "D03", "D04", "N01", "N02", "N03", "N04", "N05", "N06", "Q01", "Q02"]
 
 
@@ -103,6 +103,8 @@ def generate(
     # are about them) and the rows meant for quarantine; not the millions of settlements of
     # everyone else, which are written and let go.
     on_roster = pl.concat([world.roster_members(k).select("person_id") for k in range(len(quarters))]).unique()
+    # The linked departments, as the registry declares them; the truth keeps their records.
+    linked = {spec.source for spec in linked_sources()}
     for q, quarter in enumerate(quarters):
         quarter_dir = out / str(quarter)
         parts: dict[str, list[pl.DataFrame]] = {}
@@ -121,7 +123,7 @@ def generate(
                 meta = write_delivery(rng, delivery, quarter_dir, str(quarter), options)
             written = meta.height if meta.height else delivery.records.height  # duplicate rows included
             kept = delivery.records
-            if delivery.source in LINKED_SOURCES:
+            if delivery.source in linked:
                 # and the hazard records (devtools/synth/hazards.py), whoever they are about
                 ours = pl.col("__person_id").is_in(on_roster["person_id"].implode()) | pl.col("__hazard").is_not_null()
                 kept = kept.filter(ours)
@@ -173,9 +175,23 @@ def generate(
     }
     if regions:
         summary["regions"] = region_names
+    missing = not_synthesised({source for quarter_counts in counts.values() for source in quarter_counts})
+    if missing:
+        summary["not_synthesised"] = missing
     (truth_dir / "manifest.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
     return summary
+
+
+def not_synthesised(delivered: set[str]) -> list[str]:
+    """The departments the registry declares that the generator wrote nothing for.
+
+    The generator synthesises the departments it was written for (devtools/synth/extracts.py);
+    a department declared only by its spec (a deployment's own, DOUDI_DEPARTMENTS_DIR)
+    gets no synthetic data: its folder is absent from the inbox, which is no error, and the
+    summary names it. Optional sources not delivered (standards, verifications) are not
+    listed: leaving them out is how the generator means them."""
+    return [spec.source for spec in all_sources() if spec.required_folder and spec.source not in delivered]
 
 
 TRUTH_README = """# truth/ — what the pipeline must find (synthetic data only)

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from devtools.synth.identity import GIVEN_CHARS, SURNAMES, check_chars
+from sources.registry import source as source_spec
 
 # Share of the delivery's rows, per source and hazard. Deaths and detentions are where a
 # copied ID does most harm (a stop warning), so they carry the most.
@@ -136,8 +137,6 @@ def _templates(rng, frame: pl.DataFrame, rate: float) -> pl.DataFrame:
 def _new_keys(source: str, q: int, rows: pl.DataFrame, start: int) -> pl.Series:
     """Keys of the source's form that the world never hands out; a certificate or G
     student number carries the ID the record is written with."""
-    from devtools.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
-
     index = np.arange(start, start + rows.height)
     if source == "death":
         keys = [f"SW{q + 1}9{i:06d}" for i in index]
@@ -153,7 +152,7 @@ def _new_keys(source: str, q: int, rows: pl.DataFrame, start: int) -> pl.Series:
             f"G{t}" if k.startswith("G") else f"L9{(q + 1) % 10}{i:015d}"
             for k, t, i in zip(rows["student_no"].to_list(), rows["id_number"].to_list(), index)
         ]
-    return pl.Series(KEY_COLUMN[source], keys, dtype=pl.Utf8)
+    return pl.Series(source_spec(source).key[0], keys, dtype=pl.Utf8)
 
 
 def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) -> pl.DataFrame:
@@ -165,11 +164,10 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
     if not rates or frame.height == 0:
         return frame
     rng = np.random.default_rng([world.config.seed, q, zlib.crc32(source.encode()), part])
-    from devtools.synth.writer import KEY_COLUMN  # the writer imports the extracts, which import this
 
     roster = _roster_people(world, q).with_columns(pl.col("person_id").cast(person_dtype))
     readable = roster.filter(pl.col("roster_id_kind").is_in(["exact", "format", "legacy15"]))
-    key = KEY_COLUMN[source]
+    key = source_spec(source).key[0]  # the record's key: settlement_id, record_id...
     added = []
 
     # id_copied: another person's record under a member's ID.
@@ -213,7 +211,8 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
         _pick_in_county(rng, templates.filter(pl.Series(~damaged_share)), eligible.filter(pl.col("roster_id_kind") != "typo")),
     ])
     if siblings.height:
-        base = np.where(siblings["t_roster_id_kind"].to_numpy() == "typo", siblings["t_roster_id_text"].to_numpy(), siblings["t_id_number"].to_numpy()).astype("<U18")
+        on_typo = siblings["t_roster_id_kind"].to_numpy() == "typo"  # the ID as the roster mistypes it
+        base = np.where(on_typo, siblings["t_roster_id_text"].to_numpy(), siblings["t_id_number"].to_numpy()).astype("<U18")
         ids = _sibling_ids(rng, base)
         taken = world.persons["id_number"].implode()
         siblings = siblings.with_columns(
@@ -224,7 +223,10 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
         added.append(siblings)
 
     # renamed: the member's own records under a new given name.
-    renamed = frame.with_row_index("__row").join(roster.select(pl.col("person_id").alias("__person_id"), "name"), on="__person_id", how="inner", suffix="_true")
+    # (joins and unique keep their input's order: the rows drawn below, and the files'
+    # row order, must not depend on polars' threads)
+    true_names = roster.select(pl.col("person_id").alias("__person_id"), "name")
+    renamed = frame.with_row_index("__row").join(true_names, on="__person_id", how="inner", suffix="_true", maintain_order="left")
     n = int(rng.binomial(renamed.height, min(1.0, rates["renamed"] * frame.height / max(renamed.height, 1)))) if renamed.height else 0
     if n:
         pick = renamed[np.sort(rng.choice(renamed.height, n, replace=False))].filter(~pl.col("name_true").str.contains("·"))
@@ -261,6 +263,8 @@ def add_hazards(world, q: int, source: str, frame: pl.DataFrame, part: int = 0) 
     if "__sibling_like" in new_rows.columns:
         new_rows = new_rows.with_columns(pl.lit(False).alias("__sibling_like"))
     if "__bad_date_column" in new_rows.columns:
-        new_rows = new_rows.with_columns(pl.lit(None, dtype=pl.Utf8).alias("__bad_date_column"), pl.lit(None, dtype=pl.Utf8).alias("__expect_quarantine"))
-    new_rows = new_rows.unique(key, keep="first").join(frame.select(key), on=key, how="anti")
+        new_rows = new_rows.with_columns(
+            pl.lit(None, dtype=pl.Utf8).alias("__bad_date_column"), pl.lit(None, dtype=pl.Utf8).alias("__expect_quarantine")
+        )
+    new_rows = new_rows.unique(key, keep="first", maintain_order=True).join(frame.select(key), on=key, how="anti", maintain_order="left")
     return pl.concat([frame, new_rows.select(frame.columns)], how="vertical_relaxed")

@@ -43,7 +43,6 @@ def choose_id_damage(rng: np.random.Generator, n: int, born_before_1985: np.ndar
 def render_ids(rng: np.random.Generator, id18: pl.Series, damage: np.ndarray) -> pl.Series:
     """The ID text for each record given its damage."""
     ids = id18.to_numpy().astype("<U18")
-    n = len(ids)
     out = ids.astype("<U40").copy()
     # Typos: one digit substituted, or two neighbours swapped (never the check digit).
     for kind in ("typo_sub", "typo_swap"):

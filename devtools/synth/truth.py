@@ -33,10 +33,10 @@ import unicodedata
 
 import polars as pl
 
-from pipelines.quarters import Quarter, add_months
 from devtools.synth.hazards import edit_distance
 from devtools.synth.world import World
-from devtools.synth.writer import KEY_COLUMN
+from pipelines.quarters import Quarter, add_months
+from sources.registry import source as source_spec
 
 READABLE = {"none", "format", "legacy15", "from_certificate", "from_student_no"}
 PAYING = ["低保", "支出型低保", "特困"]
@@ -52,6 +52,15 @@ ROSTER_READABLE = ["exact", "format", "legacy15"]
 # ID and name agree outright. A same-sounding or mistyped character is only near it.
 NAME_AGREES = ["none", "space", "traditional"]
 NAME_DOTS = "·•.・‧"
+
+
+def _requires(flag: str, then: str = "fuzzy", otherwise: str = "exact") -> pl.Expr:
+    """What a warning asks of the linker: `then` where the column `flag` holds."""
+    return pl.when(pl.col(flag)).then(pl.lit(then)).otherwise(pl.lit(otherwise))
+
+
+def _unrecoverable_if(condition: pl.Expr, link_class: pl.Expr) -> pl.Expr:
+    return pl.when(condition).then(pl.lit("unrecoverable")).otherwise(link_class)
 
 
 @functools.cache
@@ -120,7 +129,8 @@ class Truth:
         if source == "disability":  # the certificate number carries the ID, whatever 身份证号 says
             m = m.with_columns(pl.lit("exact").alias("read"))
         elif source == "education":  # so does a G + ID student number
-            m = m.with_columns(pl.when(pl.col("record_key").str.starts_with("G")).then(pl.lit("exact")).otherwise(pl.col("read")).alias("read"))
+            g_number = pl.col("record_key").str.starts_with("G")
+            m = m.with_columns(pl.when(g_number).then(pl.lit("exact")).otherwise(pl.col("read")).alias("read"))
         rank = pl.col("read").replace_strict({"exact": 0, "typo": 1, "partial15": 2, "partial6": 3, "missing": 4}, return_dtype=pl.Int32)
         # a record renamed in every copy delivered cannot be linked on its own
         renamed = m.group_by("record_key").agg((pl.col("__name_variant") == "renamed").all().alias("renamed"))
@@ -142,7 +152,8 @@ class Truth:
 
     def links(self, q: int) -> pl.DataFrame:
         roster = self.roster(q).select("member_id", "household_id", "person_id", "roster_id_kind", "roster_birth_shift").join(
-            self.world.persons.select("person_id", pl.col("id_number").str.ends_with("000").alias("__id_ends_000")), on="person_id", how="left"
+            self.world.persons.select("person_id", pl.col("id_number").str.ends_with("000").alias("__id_ends_000")),
+            on="person_id", how="left",
         )
         frames = []
         for source in ("medical", "disability", "education", "death", "detention"):
@@ -150,19 +161,19 @@ class Truth:
             joined = recs.join(roster, left_on="__person_id", right_on="person_id", how="inner")
             cls = link_class(pl.col("read"), pl.col("roster_id_kind"))
             # A damaged ID and a mistyped name together are two faults: not recoverable.
-            cls = pl.when((cls == "fuzzy") & (pl.col("__name_variant") == "mistyped")).then(pl.lit("unrecoverable")).otherwise(cls)
+            cls = _unrecoverable_if((cls == "fuzzy") & (pl.col("__name_variant") == "mistyped"), cls)
             # A mistyped ID that passes its check digit, with a name only near the
             # member's, is a twin's to the sibling rule.
             sibling_like = pl.col("__sibling_like").fill_null(False) if "__sibling_like" in joined.columns else pl.lit(False)
-            cls = pl.when((cls == "fuzzy") & sibling_like & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            cls = _unrecoverable_if((cls == "fuzzy") & sibling_like & ~pl.col("__name_variant").is_in(NAME_AGREES), cls)
             # So is the record's valid ID one digit from the member's mistyped roster ID,
             # with the roster's birth date and a name only near the member's.
             twin_of_roster = (pl.col("read") == "exact") & (pl.col("roster_id_kind") == "typo") & (pl.col("roster_birth_shift") == 0)
-            cls = pl.when((cls == "fuzzy") & twin_of_roster & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            cls = _unrecoverable_if((cls == "fuzzy") & twin_of_roster & ~pl.col("__name_variant").is_in(NAME_AGREES), cls)
             # The member's record under a changed name: a Q02, not a link.
-            cls = pl.when(pl.col("renamed").fill_null(False)).then(pl.lit("unrecoverable")).otherwise(cls)
+            cls = _unrecoverable_if(pl.col("renamed").fill_null(False), cls)
             # An ID that may be an Excel-rounded number (ends in 000) links only on an equal name.
-            cls = pl.when((cls == "exact") & pl.col("__id_ends_000") & ~pl.col("__name_variant").is_in(NAME_AGREES)).then(pl.lit("unrecoverable")).otherwise(cls)
+            cls = _unrecoverable_if((cls == "exact") & pl.col("__id_ends_000") & ~pl.col("__name_variant").is_in(NAME_AGREES), cls)
             # Linked, and the ID and name agree outright (what a stop warning needs).
             corroborated = (cls == "exact") & pl.col("__name_variant").is_in(NAME_AGREES) & ~pl.col("__id_ends_000")
             frames.append(
@@ -267,8 +278,9 @@ class Truth:
         hit = hit.join(living.rename({"len": "living"}), on="household_id", how="left")
         hit = hit.with_columns(pl.col("death_date").dt.offset_by("3mo").alias("due"))
         # red only on a death record whose ID and name agree outright (else verify first)
-        severity = pl.when(((pl.col("due") < quarter.end) | pl.col("living").is_null()) & pl.col("corroborated")).then(pl.lit("red")).otherwise(pl.lit("orange"))
-        return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "D01", severity, pl.col("due"))
+        stop = ((pl.col("due") < quarter.end) | pl.col("living").is_null()) & pl.col("corroborated")
+        severity = pl.when(stop).then(pl.lit("red")).otherwise(pl.lit("orange"))
+        return self._member_warning(hit, "D01", severity, pl.col("due"), requires=_requires("only_fuzzy"))
 
     def _d02(self, q, quarter, roster, links):
         rec = self.records[q]["detention"]
@@ -280,7 +292,7 @@ class Truth:
         per = linked.group_by("member_id").agg((pl.col("link_class") == "fuzzy").all().alias("only_fuzzy"))
         hit = roster.filter(pl.col("is_beneficiary")).join(per, on="member_id")
         due = quarter.end + dt.timedelta(days=30)
-        return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "D02", "orange", due)
+        return self._member_warning(hit, "D02", "orange", due, requires=_requires("only_fuzzy"))
 
     def _d03(self, q, quarter, roster):
         bene = roster.filter(pl.col("is_beneficiary"))
@@ -290,7 +302,7 @@ class Truth:
         ).filter(pl.col("households") >= 2)
         hit = bene.join(counts, on="person_id")
         due = quarter.end + dt.timedelta(days=30)
-        return self._member_warning(hit.with_columns(pl.when(pl.col("damaged")).then(pl.lit("fuzzy")).otherwise(pl.lit("roster")).alias("requires")), "D03", "orange", due)
+        return self._member_warning(hit, "D03", "orange", due, requires=_requires("damaged", otherwise="roster"))
 
     def _d04(self, q, quarter, roster):
         h = self._households(roster).filter(pl.col("category") == "支出型低保")
@@ -329,7 +341,8 @@ class Truth:
             & pl.col("stage").is_in(STUDY_STAGES) & (pl.col("high_fee") == "否")
         )
         edu = edu.join(roster.select("member_id", "household_id"), on="member_id").unique(["household_id", "record_key"])
-        cost = (pl.col("tuition_yuan") + pl.col("boarding_yuan") + pl.col("childcare_yuan") - pl.col("aid_yuan").fill_null(0)).clip(lower_bound=0)
+        cost = pl.col("tuition_yuan") + pl.col("boarding_yuan") + pl.col("childcare_yuan") - pl.col("aid_yuan").fill_null(0)
+        cost = cost.clip(lower_bound=0)
         edu_h = edu.group_by("household_id").agg(cost.sum().alias("R_edu"), (pl.col("link_class") == "fuzzy").any().alias("fz_edu"))
         return med_h.join(edu_h, on="household_id", how="full", coalesce=True).with_columns(
             pl.col("R_med").fill_null(0.0), pl.col("R_edu").fill_null(0.0),
@@ -343,7 +356,7 @@ class Truth:
             (pl.col("R_med").fill_null(0.0) + pl.col("R_edu").fill_null(0.0)).round(2).alias("R"),
             pl.col("fuzzy").fill_null(False),
         )
-        n, I, A, S, R = (pl.col(c) for c in ("household_size", "annual_income_yuan", "financial_assets_yuan", "S", "R"))
+        n, I, A, S, R = (pl.col(c) for c in ("household_size", "annual_income_yuan", "financial_assets_yuan", "S", "R"))  # noqa: E741 (the policy's letters)
         hit = h.filter(((I - R) < S * n * 12) & (A <= 36 * S * n))
         return hit.select(
             pl.lit("N01").alias("rule_code"), "household_id", pl.lit(None, dtype=pl.Utf8).alias("member_id"),
@@ -362,7 +375,7 @@ class Truth:
         )
         per = certs.group_by("member_id").agg((pl.col("link_class") == "fuzzy").all().alias("only_fuzzy"))
         hit = roster.filter(pl.col("category") == "低保边缘").join(per, on="member_id")
-        return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "N02", "orange", quarter.end + dt.timedelta(days=30))
+        return self._member_warning(hit, "N02", "orange", quarter.end + dt.timedelta(days=30), requires=_requires("only_fuzzy"))
 
     def _n03(self, q, quarter, roster, links):
         c, g = pl.col("category"), pl.col("grade")
@@ -373,7 +386,7 @@ class Truth:
         )
         per = certs.group_by("member_id").agg((pl.col("link_class") == "fuzzy").all().alias("only_fuzzy"))
         hit = roster.filter((pl.col("household_size") == 1) & (pl.col("category") == "低保")).join(per, on="member_id")
-        return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "N03", "yellow", quarter.end + dt.timedelta(days=30))
+        return self._member_warning(hit, "N03", "yellow", quarter.end + dt.timedelta(days=30), requires=_requires("only_fuzzy"))
 
     def _n04(self, q, quarter, roster, links):
         students = self._linked(links, "education", self.records[q]["education"], "student_no").filter(
@@ -381,18 +394,20 @@ class Truth:
         )
         per = students.group_by("member_id").agg((pl.col("link_class") == "fuzzy").all().alias("only_fuzzy"))
         hit = roster.join(per, on="member_id")
-        return self._member_warning(hit.with_columns(pl.when(pl.col("only_fuzzy")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "N04", "yellow", quarter.end + dt.timedelta(days=30))
+        return self._member_warning(hit, "N04", "yellow", quarter.end + dt.timedelta(days=30), requires=_requires("only_fuzzy"))
 
     def _n05(self, q, quarter, roster, links):
         med = self._medical_linked(q, links, quarter.start, quarter.end).filter(
             (pl.col("visit_type") == "住院") & (pl.col("medical_assistance_yuan") == 0) & (pl.col("out_of_pocket_yuan") > 0)
         )
-        per = med.group_by("member_id").agg(pl.col("out_of_pocket_yuan").sum().alias("oop"), (pl.col("link_class") == "fuzzy").any().alias("fz"))
+        per = med.group_by("member_id").agg(
+            pl.col("out_of_pocket_yuan").sum().alias("oop"), (pl.col("link_class") == "fuzzy").any().alias("fz")
+        )
         hit = roster.filter(pl.col("is_beneficiary") & pl.col("category").is_in(PAYING)).join(per, on="member_id")
         rate = pl.col("category").replace_strict(ASSISTANCE_RATE, return_dtype=pl.Float64)
         hit = hit.with_columns((rate * pl.col("oop")).alias("expected"))
         severity = pl.when(pl.col("expected") >= 1000).then(pl.lit("orange")).otherwise(pl.lit("yellow"))
-        return self._member_warning(hit.with_columns(pl.when(pl.col("fz")).then(pl.lit("fuzzy")).otherwise(pl.lit("exact")).alias("requires")), "N05", severity, quarter.end + dt.timedelta(days=30))
+        return self._member_warning(hit, "N05", severity, quarter.end + dt.timedelta(days=30), requires=_requires("fz"))
 
     def _n06(self, q, quarter, roster, links, n01: pl.DataFrame):
         med = self._medical_linked(q, links, quarter.start, quarter.end).join(roster.select("member_id", "household_id"), on="member_id")
@@ -401,7 +416,7 @@ class Truth:
         )
         h = self._households(roster).filter(pl.col("category") != "特困").join(n01.select("household_id"), on="household_id", how="anti")
         h = h.join(self.standards_at(q), on=["county_code", "urban_rural"], how="left").join(per_h, on="household_id")
-        I, n = pl.col("annual_income_yuan"), pl.col("household_size")
+        I, n = pl.col("annual_income_yuan"), pl.col("household_size")  # noqa: E741 (the policy's letters)
         hit = h.filter((pl.col("oop") > N06_SHARE * I) & (I / n < pl.col("D")))
         return hit.select(
             pl.lit("N06").alias("rule_code"), "household_id", pl.lit(None, dtype=pl.Utf8).alias("member_id"),
@@ -416,7 +431,7 @@ class Truth:
         quarantined, with the name as written."""
         m = self.metas.filter((pl.col("source") == source) & pl.col("__expect_quarantine").is_null())
         m = m.filter(pl.col("q") <= q) if source in ("death", "medical") else m.filter(pl.col("q") == q)
-        key = KEY_COLUMN[source]
+        key = source_spec(source).key[0]
         written = pl.concat(
             [self.records[k][source].select(pl.col(key).alias("record_key"), "name", pl.lit(k).alias("q")) for k in range(q + 1)]
         ).unique(["record_key", "q"], keep="first")
@@ -449,14 +464,16 @@ class Truth:
             )
             m = m.filter(readable).with_columns(carried.alias("carried")).filter(pl.col("carried").is_not_null())
             pairs = m.join(members, left_on="carried", right_on="person_id", how="inner")
-            judge = pl.struct("name", "roster_name").map_elements(lambda r: names_compatible(r["name"], r["roster_name"]), return_dtype=pl.Boolean)
+            judge = pl.struct("name", "roster_name").map_elements(
+                lambda r: names_compatible(r["name"], r["roster_name"]), return_dtype=pl.Boolean
+            )
             pairs = pairs.with_columns(pl.when(pl.col("name") == pl.col("roster_name")).then(True).otherwise(judge).alias("compatible"))
             judged = pairs.group_by("record_key", "member_id", "household_id").agg(
                 (~pl.col("compatible")).any().alias("conflict"), pl.col("compatible").any().alias("links")
             )
             frames.append(judged.filter(pl.col("conflict") & ~pl.col("links")))
         hit = pl.concat(frames).unique(["member_id", "household_id"])
-        return self._member_warning(hit.with_columns(pl.lit("exact").alias("requires")), "Q02", "yellow", quarter.end + dt.timedelta(days=30))
+        return self._member_warning(hit, "Q02", "yellow", quarter.end + dt.timedelta(days=30), requires=pl.lit("exact"))
 
     def hazards(self) -> pl.DataFrame:
         """The hazard records delivered: quarter, source, record_key, hazard, and the roster
@@ -471,4 +488,4 @@ class Truth:
         bad = roster.filter(
             pl.col("roster_id_kind").is_in(["typo", "empty"]) | (pl.col("roster_birth_shift") != 0) | pl.col("roster_sex_flipped")
         )
-        return self._member_warning(bad.with_columns(pl.lit("roster").alias("requires")), "Q01", "yellow", quarter.end + dt.timedelta(days=30))
+        return self._member_warning(bad, "Q01", "yellow", quarter.end + dt.timedelta(days=30), requires=pl.lit("roster"))

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from pipelines.quarters import Quarter, add_months
 from devtools.synth.geography import OUTSIDE_REGIONS, build_geography
 from devtools.synth.identity import make_ids, make_names, to_legacy15
+from pipelines.quarters import Quarter, add_months
 
 CATEGORIES = ["低保", "支出型低保", "特困", "低保边缘", "刚性支出困难", "防返贫监测"]
 CATEGORY_SHARES = [0.52, 0.06, 0.12, 0.15, 0.07, 0.08]
@@ -195,7 +195,6 @@ def build_world(config: SynthConfig) -> World:
         default=rng.uniform(1.2, 3.0, n_h),
     )
     income = np.round(share_of_line * size * s_now * 12, -1)
-    beneficiaries_per_household = np.bincount(owner, minlength=n_h)
     benefit = np.select(
         [category == "特困", np.isin(category, ["低保", "支出型低保"])],
         [np.round(s_now * 1.3), np.maximum(np.round((s_now * size - income / 12) / 10) * 10, 60)],
@@ -329,7 +328,9 @@ def _standard_at(standards: pl.DataFrame, county: np.ndarray, urban_rural: np.nd
 # ---- roster identity: duplicates and IDs as the roster holds them ------------------------------
 
 
-def _add_duplicate_enrolments(rng, config: SynthConfig, memberships: pl.DataFrame, households: pl.DataFrame, persons: pl.DataFrame) -> pl.DataFrame:
+def _add_duplicate_enrolments(
+    rng, config: SynthConfig, memberships: pl.DataFrame, households: pl.DataFrame, persons: pl.DataFrame
+) -> pl.DataFrame:
     """Some adult beneficiaries are also enrolled in a second household (D03)."""
     adults = memberships.join(persons.select("person_id", "birth_date"), on="person_id", maintain_order="left").filter(
         pl.col("is_beneficiary") & (pl.col("birth_date") < pl.lit(dt.date(2005, 1, 1)))
@@ -353,7 +354,8 @@ def _add_duplicate_enrolments(rng, config: SynthConfig, memberships: pl.DataFram
         }
     )
     # Not the same household twice.
-    extra = extra.join(chosen.select(pl.col("member_id").alias("duplicate_of"), pl.col("household_id").alias("h0")), on="duplicate_of", maintain_order="left")
+    first_household = chosen.select(pl.col("member_id").alias("duplicate_of"), pl.col("household_id").alias("h0"))
+    extra = extra.join(first_household, on="duplicate_of", maintain_order="left")
     extra = extra.filter(pl.col("household_id") != pl.col("h0")).drop("h0")
     return pl.concat([memberships, extra.select(memberships.columns)])
 
@@ -573,9 +575,11 @@ def _plus_one_year(days: np.ndarray) -> np.ndarray:
 def _certificates(rng, quarters, persons, memberships, households, deaths) -> pl.DataFrame:
     """One certificate per holder. Roster members hold them far more often than others,
     marginal families and 特困 most of all (the cases N02 and N03 look for)."""
-    roster_cat = memberships.join(households.select("household_id", "category", "household_size"), on="household_id", maintain_order="left").group_by(
-        "person_id", maintain_order=True
-    ).agg(pl.col("category").first(), pl.col("household_size").first())
+    roster_cat = (
+        memberships.join(households.select("household_id", "category", "household_size"), on="household_id", maintain_order="left")
+        .group_by("person_id", maintain_order=True)
+        .agg(pl.col("category").first(), pl.col("household_size").first())
+    )
     p = persons.join(roster_cat, on="person_id", how="left", maintain_order="left")
     cat = p["category"].fill_null("").to_numpy()
     share = np.select(
@@ -756,7 +760,8 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
     outsiders = persons.filter(~pl.col("on_roster")).select("person_id")
     for q, quarter in enumerate(quarters):
         listed = memberships.filter((pl.col("first_q") <= q) & (pl.col("last_q") > q)).select("person_id", "household_id", "is_beneficiary")
-        listed = listed.join(household_quarters.filter(pl.col("q") == q).select("household_id", "category"), on="household_id", maintain_order="left")
+        categories = household_quarters.filter(pl.col("q") == q).select("household_id", "category")
+        listed = listed.join(categories, on="household_id", maintain_order="left")
         roster_people = listed.group_by("person_id", maintain_order=True).agg(
             pl.col("category").filter(pl.col("is_beneficiary")).first().alias("paying_category")
         )
@@ -768,7 +773,9 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
         base = pl.concat(
             [
                 roster_people.select("person_id", "paying_category").with_columns(pl.Series("n", visits), pl.lit(False).alias("serious")),
-                seen.with_columns(pl.lit(None, dtype=pl.Utf8).alias("paying_category"), pl.Series("n", out_visits), pl.lit(False).alias("serious")),
+                seen.with_columns(
+                    pl.lit(None, dtype=pl.Utf8).alias("paying_category"), pl.Series("n", out_visits), pl.lit(False).alias("serious")
+                ),
                 ill.select("person_id", "paying_category").with_columns(pl.Series("n", ill_visits), pl.lit(True).alias("serious")),
             ]
         )
@@ -784,7 +791,6 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
         basic = (total * np.where(visit == 0, rng.uniform(0.5, 0.7, n), rng.uniform(0.3, 0.6, n))).round(2)
         critical = np.where((visit == 0) & (total > 20000), ((total - 20000) * rng.uniform(0.4, 0.6, n)).round(2), 0.0)
         other = np.where(rng.random(n) < 0.08, (total * 0.05).round(2), 0.0)
-        paying = rows["paying_category"].fill_null("").to_numpy()
         rate = rows["paying_category"].replace_strict(ASSISTANCE_RATE, default=0.0, return_dtype=pl.Float64).to_numpy()
         paid = (visit == 0) & (rate > 0) & (rng.random(n) < 0.72)
         assistance = np.where(paid, ((total - basic - critical - other) * rate).round(2), 0.0)
@@ -805,6 +811,8 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
         ).drop("death_date")
         frames.append(frame)
     s = pl.concat(frames)
+    institutions = np.array(["县人民医院", "市第一人民医院", "乡镇卫生院", "县中医院", "社区卫生服务中心"])
+    institution = institutions[rng.integers(0, 5, len(frames) and sum(f.height for f in frames))]
     s = s.with_columns(
         (
             pl.col("total_cost_yuan")
@@ -816,7 +824,7 @@ def _settlements(rng, config: SynthConfig, quarters, persons, memberships, house
         pl.format("JS{}{}", pl.col("settlement_date").dt.strftime("%Y%m%d"), pl.int_range(pl.len()).cast(pl.Utf8).str.zfill(8)).alias(
             "settlement_id"
         ),
-        pl.Series("institution", np.array(["县人民医院", "市第一人民医院", "乡镇卫生院", "县中医院", "社区卫生服务中心"])[rng.integers(0, 5, len(frames) and sum(f.height for f in frames))]),
+        pl.Series("institution", institution),
     )
     # A few settlements are delivered again with the next quarter's extract.
     again = rng.random(s.height) < 0.03

@@ -20,16 +20,6 @@ from devtools.synth.extracts import Delivery
 from devtools.synth.messiness import DATE_STYLES, MONEY_STYLES, excel_rounded, excel_text, render_dates, render_money
 from sources.registry import SourceSpec, source
 
-KEY_COLUMN = {
-    "households": "household_id",
-    "members": "member_id",
-    "medical": "settlement_id",
-    "disability": "certificate_no",
-    "education": "student_no",
-    "death": "record_id",
-    "detention": "record_id",
-    "standards": None,
-}
 FILE_TITLES = {"death": None, "detention": "羁押服刑人员"}
 
 
@@ -65,27 +55,57 @@ def write_delivery(
     return pl.concat(metas) if metas else pl.DataFrame()
 
 
-def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: str, quarter_label: str, options: WriterOptions) -> pl.DataFrame:
+@dataclass
+class _Habits:
+    """How one file writes its values (drawn once per file)."""
+
+    date_style: str
+    money_style: str
+    synonyms: bool  # coded values in the department's own words
+    excel_style: str | None  # what Excel did to the IDs: general, number, numeric_cells
+
+
+def _write_file(
+    rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: str, quarter_label: str, options: WriterOptions
+) -> pl.DataFrame:
+    # (the draws from rng keep their order: the same seed writes the same files)
     as_xlsx = rng.random() < options.xlsx_share and frame.height <= options.xlsx_max_rows
-    key_col = KEY_COLUMN[spec.source]
-    # Exact duplicate rows (a record keyed twice): the copy must be quarantined.
+    key_col = spec.key[0] if len(spec.key) == 1 else None  # a record's own key (standards have none)
     if key_col and spec.source in {"medical", "death"} and frame.height:
-        dup = rng.random(frame.height) < options.duplicate_row_rate
-        copies = frame.filter(pl.Series(dup))
-        if copies.height:
-            # (a copy of a row quarantined for its own reason goes with that reason)
-            reason = pl.coalesce("__expect_quarantine", pl.lit("duplicate_record")) if "__expect_quarantine" in copies.columns else pl.lit("duplicate_record")
-            copies = copies.with_columns(reason.alias("__expect_quarantine"))
-            frame = pl.concat([frame, copies.select(frame.columns)], how="vertical_relaxed")
+        frame = _with_duplicate_rows(rng, frame, options)
     hidden = [c for c in frame.columns if c.startswith("__")]
     meta_cols = {"__person_id", "__id_damage", "__name_variant", "__expect_quarantine", "__hazard", "__hazard_person", "__sibling_like"}
     meta = frame.select([pl.col(key_col).alias("record_key")] if key_col else []).with_columns(
         [frame[c] for c in hidden if c in meta_cols]
     )
     data = frame.drop(hidden)
-    bad_date = frame["__bad_date_column"] if "__bad_date_column" in frame.columns else None
+    habits = _draw_habits(rng, data, spec, as_xlsx, options)
+    texts, native, meta = _render_columns(rng, frame, data, spec, habits, as_xlsx, meta)
+    meta = _excel_id_damage(texts, native, meta, habits.excel_style)
+    table, headers, title = _layout(rng, spec, texts, as_xlsx, quarter_label)
+    if as_xlsx:
+        path = folder / f"{stem}.xlsx"
+        _write_xlsx(path, table, {headers[c]: v for c, v in native.items() if c in headers}, title)
+    else:
+        path = _write_csv(rng, folder / f"{stem}.csv", table, title)
+    return meta.with_columns(pl.lit(str(path.relative_to(folder.parent))).alias("file"), pl.lit(spec.source).alias("source"))
 
-    # ---- the file's habits --------------------------------------------------------------------
+
+def _with_duplicate_rows(rng, frame: pl.DataFrame, options: WriterOptions) -> pl.DataFrame:
+    """Exact duplicate rows (a record keyed twice): the copy must be quarantined."""
+    dup = rng.random(frame.height) < options.duplicate_row_rate
+    copies = frame.filter(pl.Series(dup))
+    if not copies.height:
+        return frame
+    # (a copy of a row quarantined for its own reason goes with that reason)
+    reason = pl.lit("duplicate_record")
+    if "__expect_quarantine" in copies.columns:
+        reason = pl.coalesce("__expect_quarantine", reason)
+    copies = copies.with_columns(reason.alias("__expect_quarantine"))
+    return pl.concat([frame, copies.select(frame.columns)], how="vertical_relaxed")
+
+
+def _draw_habits(rng, data: pl.DataFrame, spec: SourceSpec, as_xlsx: bool, options: WriterOptions) -> _Habits:
     date_style = DATE_STYLES[rng.integers(0, len(DATE_STYLES))]
     money_style = MONEY_STYLES[rng.integers(0, len(MONEY_STYLES))]
     synonyms = rng.random() < 0.15
@@ -95,6 +115,15 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             excel_style = "general" if rng.random() < 0.5 else "number"
         elif as_xlsx and rng.random() < 0.2:
             excel_style = "numeric_cells"
+    return _Habits(date_style, money_style, synonyms, excel_style)
+
+
+def _render_columns(
+    rng, frame: pl.DataFrame, data: pl.DataFrame, spec: SourceSpec, habits: _Habits, as_xlsx: bool, meta: pl.DataFrame
+) -> tuple[dict[str, pl.Series], dict[str, list], pl.DataFrame]:
+    """Each column the file carries as text (and, for an Excel file, the cells it writes
+    typed); `meta` says which rows lost their ID with a column left out."""
+    bad_date = frame["__bad_date_column"] if "__bad_date_column" in frame.columns else None
     texts: dict[str, pl.Series] = {}
     native: dict[str, list] = {}  # typed cells for Excel files
     for col in spec.columns:
@@ -104,30 +133,37 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             if col.name == "id_number":  # the file carries no ID column at all
                 meta = meta.with_columns(pl.lit("missing").alias("__id_damage"))
             continue  # an optional column this department does not send
-        values = data[col.name]
-        if col.type == "date":
-            text = render_dates(values, date_style)
-            if bad_date is not None:
-                text = pl.select(pl.when(bad_date == col.name).then(pl.lit("不详")).otherwise(text)).to_series()
-            if as_xlsx and date_style == "iso" and rng.random() < 0.5:
-                unreadable = bad_date.to_list() if bad_date is not None else [None] * len(values)
-                native[col.name] = ["不详" if b == col.name else v for v, b in zip(values.to_list(), unreadable)]
-        elif col.type == "money":
-            text = render_money(values, money_style)
-            if as_xlsx and rng.random() < 0.5:
-                native[col.name] = values.to_list()
-        elif col.type == "integer":
-            text = values.cast(pl.Utf8)
-        elif col.type == "enum" and synonyms:
-            mapping = {canonical: (words[0] if words else canonical) for canonical, words in col.values.items()}
-            text = values.cast(pl.Utf8).replace(mapping)
-        else:
-            text = values.cast(pl.Utf8)
+        text = _render_column(rng, col, data[col.name], habits, as_xlsx, bad_date, native)
         blank = f"__blank_{col.name}"  # a value the department left empty in this row
         if blank in frame.columns:
             text = pl.select(pl.when(frame[blank]).then(pl.lit(None)).otherwise(text)).to_series()
             native.pop(col.name, None)
         texts[col.name] = text.fill_null("")
+    return texts, native, meta
+
+
+def _render_column(rng, col, values: pl.Series, habits: _Habits, as_xlsx: bool, bad_date: pl.Series | None, native: dict) -> pl.Series:
+    if col.type == "date":
+        text = render_dates(values, habits.date_style)
+        if bad_date is not None:
+            text = pl.select(pl.when(bad_date == col.name).then(pl.lit("不详")).otherwise(text)).to_series()
+        if as_xlsx and habits.date_style == "iso" and rng.random() < 0.5:
+            unreadable = bad_date.to_list() if bad_date is not None else [None] * len(values)
+            native[col.name] = ["不详" if b == col.name else v for v, b in zip(values.to_list(), unreadable)]
+        return text
+    if col.type == "money":
+        text = render_money(values, habits.money_style)
+        if as_xlsx and rng.random() < 0.5:
+            native[col.name] = values.to_list()
+        return text
+    if col.type == "enum" and habits.synonyms:
+        mapping = {canonical: (words[0] if words else canonical) for canonical, words in col.values.items()}
+        return values.cast(pl.Utf8).replace(mapping)
+    return values.cast(pl.Utf8)
+
+
+def _excel_id_damage(texts: dict[str, pl.Series], native: dict[str, list], meta: pl.DataFrame, excel_style: str | None) -> pl.DataFrame:
+    """The IDs as Excel left them (as text in a CSV saved from Excel, or as number cells)."""
     if excel_style in {"general", "number"} and "id_number" in texts:
         damaged_text, damaged = excel_text(texts["id_number"], excel_style)
         texts["id_number"] = damaged_text
@@ -141,12 +177,17 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
             rounded[numeric] = excel_rounded(ids[numeric], 15).astype(np.float64) * 1000.0
         native["id_number"] = [float(r) if k else t for r, k, t in zip(rounded, numeric, ids.tolist())]
         meta = meta.with_columns(_excel_damage(pl.Series(numeric), "excel15"))
+    return meta
 
-    # ---- headers and layout ---------------------------------------------------------------------
+
+def _layout(rng, spec: SourceSpec, texts: dict[str, pl.Series], as_xlsx: bool, quarter_label: str) -> tuple[pl.DataFrame, dict, str | None]:
+    """The table as the file lays it out: header wording, column order, a 序号 or 备注
+    column, a title row."""
     headers = {}
     for col in spec.columns:
         if col.name in texts:
-            headers[col.name] = col.headers[0] if rng.random() < 0.75 or len(col.headers) == 1 else col.headers[int(rng.integers(1, len(col.headers)))]
+            keep_first = rng.random() < 0.75 or len(col.headers) == 1
+            headers[col.name] = col.headers[0] if keep_first else col.headers[int(rng.integers(1, len(col.headers)))]
     order = list(texts)
     if rng.random() < 0.2:
         order = list(rng.permutation(order))
@@ -156,20 +197,18 @@ def _write_file(rng, frame: pl.DataFrame, spec: SourceSpec, folder: Path, stem: 
     if rng.random() < 0.2:
         table = table.with_columns(pl.lit("").alias("备注"))
     title = f"{quarter_label} {spec.title}" if rng.random() < (0.4 if as_xlsx else 0.12) else None
+    return table, headers, title
 
-    if as_xlsx:
-        path = folder / f"{stem}.xlsx"
-        _write_xlsx(path, table, {headers[c]: v for c, v in native.items() if c in headers}, title)
-    else:
-        encoding = ["utf-8", "utf-8-sig", "gb18030"][int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
-        path = folder / f"{stem}.csv"
-        buffer = io.BytesIO()
-        table.write_csv(buffer)
-        text = buffer.getvalue().decode("utf-8")
-        if title:
-            text = f"{title}\n" + text
-        path.write_bytes(text.encode(encoding))
-    return meta.with_columns(pl.lit(str(path.relative_to(folder.parent))).alias("file"), pl.lit(spec.source).alias("source"))
+
+def _write_csv(rng, path: Path, table: pl.DataFrame, title: str | None) -> Path:
+    encoding = ["utf-8", "utf-8-sig", "gb18030"][int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
+    buffer = io.BytesIO()
+    table.write_csv(buffer)
+    text = buffer.getvalue().decode("utf-8")
+    if title:
+        text = f"{title}\n" + text
+    path.write_bytes(text.encode(encoding))
+    return path
 
 
 def _excel_damage(damaged: pl.Series, label: str) -> pl.Expr:

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.run import EXIT_FAILED, EXIT_OK, run_quarter
 from pipelines.marts.analysts_copy import write_analysts_copy
+from pipelines.run import EXIT_FAILED, EXIT_OK, run_quarter
 from tests.helpers import synthetic_inbox
 from warehouse.connection import WarehouseError, connect, published_copy_path
 

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from checks.ingest import Drop, _file_scope, drop_accepted
-from pipelines.run import EXIT_OK, EXIT_REFUSED, accept_drop_problem
 from pipelines.cli import main
+from pipelines.run import EXIT_OK, EXIT_REFUSED, accept_drop_problem
 from tests.helpers import synthetic_inbox
 
 COUNTY = "140302"

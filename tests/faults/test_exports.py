@@ -17,10 +17,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipelines.run import EXIT_OK, EXIT_REFUSED
 from pipelines.cli import main
 from pipelines.exports.assets import _log
 from pipelines.exports.lists import export_lists
+from pipelines.quarters import Quarter
+from pipelines.run import EXIT_OK, EXIT_REFUSED
 from warehouse.connection import connect
 
 QUARTER = "2025Q1"
@@ -65,8 +66,8 @@ def lists_of(out: Path, quarter: str = QUARTER) -> dict[str, list[dict]]:
 
 def export(warehouse: Path, out: Path, quarter: str = QUARTER) -> list[dict]:
     with connect(warehouse) as con:
-        written = export_lists(con, quarter, out)
-        _log(con, "run-test", quarter, "township_list", written)
+        written = export_lists(con, Quarter.parse(quarter), out)
+        _log(con, "run-test", Quarter.parse(quarter), "township_list", written)
     return written
 
 
@@ -91,7 +92,7 @@ def test_townships_whose_names_read_alike_get_a_workbook_each(tmp_path):
     files = [f for *_, f in logged(warehouse)]
     assert len(files) == len(set(files)) == 3  # one row per file
     with connect(warehouse) as con:
-        _log(con, "run-again", QUARTER, "township_list", written)
+        _log(con, "run-again", Quarter.parse(QUARTER), "township_list", written)
     assert len(logged(warehouse)) == 3  # a rerun replaces the quarter's rows, it does not add to them
 
 
@@ -100,7 +101,7 @@ def test_a_90_character_township_name_is_written_under_a_short_file_name(tmp_pat
     written = export(warehouse, tmp_path / "out")  # the old code: FileCreateError (name too long)
     books = lists_of(tmp_path / "out")
     assert len(books) == len(written) == 2
-    for file, rows in books.items():
+    for file, _rows in books.items():
         name = file.split("/")[-1]
         assert len(name.encode()) <= 160
         assert name.endswith(".xlsx") and LONG[:20] in name  # still readable
@@ -176,7 +177,7 @@ def test_the_lists_are_private_and_a_failed_write_leaves_the_old_ones(tmp_path, 
 
     monkeypatch.setattr(lists, "_write_all", full_disk)
     with connect(warehouse) as con, pytest.raises(ExportFailed) as failed:
-        write_lists(con, "run-2", QUARTER, out)
+        write_lists(con, "run-2", Quarter.parse(QUARTER), out)
     message = str(failed.value)
     assert "exports/township_lists" in message and "核查清单" in message and "磁盘空间不足" in message
     assert f"doudi export --quarter {QUARTER}" in message
@@ -189,11 +190,11 @@ def test_a_failed_export_step_fails_the_run_with_a_chinese_reason(tmp_path, monk
     """Through Dagster, as in `doudi run`: the assets use the same functions as `doudi export`."""
     import dagster as dg
 
-    from pipelines.run import _step_failures
     from pipelines.exports import lists
     from pipelines.exports.assets import EXPORT_ASSETS
     from pipelines.partitions import partition_key, register_regions
     from pipelines.resources import DoudiResource
+    from pipelines.run import _step_failures
 
     warehouse, out = make_warehouse(tmp_path / "w.duckdb", ALIKE), tmp_path / "out"
     register_regions(dagster_instance, ["all"])

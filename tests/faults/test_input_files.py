@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.ingest.load import load_source
+from pipelines.quarters import Quarter
 from sources import readers
 from sources.readers import InputRefused
 from sources.registry import source
@@ -29,7 +30,7 @@ def load(tmp_path: Path, content: bytes, name: str = "deaths.csv"):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_bytes(content)
     with connect(tmp_path / "w.duckdb") as con:
-        outcome = load_source(con, source("death"), tmp_path / "inbox" / QUARTER, QUARTER, "run1")
+        outcome = load_source(con, source("death"), tmp_path / "inbox" / QUARTER, Quarter.parse(QUARTER), "run1")
         staged = con.execute("SELECT source_row FROM staging.death WHERE quarter = ? ORDER BY source_row", [QUARTER]).fetchall()
         quarantined = con.execute(
             "SELECT source_row, reason_code, reason FROM quarantine.death WHERE quarter = ? ORDER BY source_row", [QUARTER]

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.run import EXIT_OK, EXIT_REFUSED
 from pipelines.cli import main
+from pipelines.run import EXIT_OK, EXIT_REFUSED
 from tests.helpers import synthetic_inbox
 
 QUARTER = "2025Q1"

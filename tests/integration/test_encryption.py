@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.run import EXIT_FAILED, EXIT_OK
 from pipelines.cli import main
-from warehouse.connection import WarehouseError, connect
+from pipelines.run import EXIT_FAILED, EXIT_OK
 from tests.helpers import synthetic_inbox
+from warehouse.connection import WarehouseError, connect
 
 QUARTER = "2025Q1"
 KEY = "test-only-key-7f3a9c"

@@ -24,11 +24,11 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.run import EXIT_OK, EXIT_REFUSED, RunOutcome, run_national_quarter, run_quarter
 from pipelines.cli import main
 from pipelines.national.compare import LIST_NAME, NationalRefused, run_national
 from pipelines.partitions import quarter_from_key
 from pipelines.quarters import Quarter
+from pipelines.run import EXIT_OK, EXIT_REFUSED, RunOutcome, run_national_quarter, run_quarter
 from tests.helpers import REQUIRES_SPARK
 
 
@@ -182,7 +182,7 @@ def test_the_national_step_keeps_only_what_crosses_regions(national_duckdb, coun
     warnings = _rows(national_duckdb.warehouse, "SELECT rule_code, region, other_regions, status, name IS NOT NULL, id_number IS NOT NULL "
                                                 "FROM national.warnings WHERE quarter = ?", q)
     assert {w[0] for w in warnings} == {"D01", "D03"}
-    for rule_code, region, others, status, named, identified in warnings:
+    for _rule_code, region, others, status, named, identified in warnings:
         assert others and region not in others and status == "new" and named and identified
 
 
@@ -232,14 +232,14 @@ def test_a_region_whose_last_run_did_not_publish_is_refused(regional, country, t
     with duckdb.connect(str(copies[tampered])) as con:
         con.execute("UPDATE staging.members SET run_id = 'a-run-that-stopped' WHERE quarter = ? AND rowid < 3", [country.quarter])
     with pytest.raises(NationalRefused, match=f"地区 {tampered}：{country.quarter} 的暂存数据来自一次未完成发布的运行"):
-        run_national(country.quarter, copies, tmp_path / "national.duckdb", tmp_path / "out")
+        run_national(Quarter.parse(country.quarter), copies, tmp_path / "national.duckdb", tmp_path / "out")
     assert not (tmp_path / "national.duckdb").exists() and not (tmp_path / "out").exists()
 
 
 def test_running_the_national_step_again_replaces_its_quarter(national_duckdb, regional, country):
     table = "SELECT * EXCLUDE (status) FROM national.warnings WHERE quarter = ?"
     before = _rows(national_duckdb.warehouse, table, country.quarter)
-    report = run_national(country.quarter, {r: regional.warehouse(r) for r in country.regions}, national_duckdb.warehouse,
+    report = run_national(Quarter.parse(country.quarter), {r: regional.warehouse(r) for r in country.regions}, national_duckdb.warehouse,
                           national_duckdb.out)
     assert _rows(national_duckdb.warehouse, table, country.quarter) == before
     assert report.warnings["D03"] + report.warnings["D01"] == len(before)

@@ -23,8 +23,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.run import EXIT_OK, EXIT_REFUSED
 from pipelines.cli import main
+from pipelines.run import EXIT_OK, EXIT_REFUSED
 from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2"]

@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from pipelines.run import EXIT_OK, run_quarter
 from devtools.evaluate import evaluate
+from pipelines.run import EXIT_OK, run_quarter
 
 CONTRACT_COLUMNS = {
     "linked.matches": ["quarter", "source", "record_key", "member_id", "match_probability", "match_method"],
@@ -192,12 +192,13 @@ def test_lists_written_by_worker_processes_are_the_published_ones(run_province, 
     import openpyxl
 
     from pipelines.exports import lists
+    from pipelines.quarters import Quarter
     from warehouse.connection import connect
 
     quarter = run_province.quarters[-1]
     monkeypatch.setattr(lists, "PARALLEL_ROWS", 0)  # the small province is far below the threshold
     with connect(run_province.warehouse, read_only=True) as con:
-        written = lists.export_lists(con, quarter, tmp_path)
+        written = lists.export_lists(con, Quarter.parse(quarter), tmp_path)
     assert len(written) > 1
 
     def cells(root):

@@ -14,8 +14,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from pipelines.run import EXIT_OK, run_quarter
 from pipelines.exports.lists import COLUMNS, SHEETS, VERIFICATION_CHOICES, safe_file_name
+from pipelines.run import EXIT_OK, run_quarter
 from tests.helpers import synthetic_inbox
 
 QUARTERS = ["2025Q1", "2025Q2", "2025Q3"]
@@ -116,7 +116,8 @@ def test_returned_results_change_the_warnings(round_trip, dagster_instance):
         status = dict(con.execute("SELECT warning_id, status FROM marts.warnings WHERE quarter = '2025Q2'").fetchall())
         assert status[dismissed] == "resolved_by_verification"
         assert status[confirmed] == "persisting"
-        result = con.execute("SELECT verification_result, verified_quarter FROM marts.warnings WHERE quarter = '2025Q2' AND warning_id = ?", [confirmed]).fetchone()
+        result = con.execute("SELECT verification_result, verified_quarter FROM marts.warnings WHERE quarter = '2025Q2' AND warning_id = ?",
+                             [confirmed]).fetchone()
         assert result == ("属实", "2025Q1")
         labels = con.execute("SELECT label, count(*) FROM linked.link_labels GROUP BY ALL").fetchall()
         assert ("non_match", 1) in labels  # the N02 certificate link was rejected

@@ -11,8 +11,8 @@ from urllib.parse import unquote
 import pytest
 
 from pipelines import reference
-from pipelines.rules.catalog import all_rules, rule
 from pipelines.policy.params import default_parameters
+from pipelines.rules.catalog import all_rules, rule
 from sources.registry import all_sources
 
 ROOT = reference.REPO_ROOT

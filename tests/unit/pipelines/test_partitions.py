@@ -8,7 +8,14 @@ import dagster as dg
 import pytest
 
 from pipelines.partitions import (
-    Partition, check_region, is_quarter_folder, partition_key, partition_of, quarter_from_key, quarter_key, quarter_region,
+    Partition,
+    check_region,
+    is_quarter_folder,
+    partition_key,
+    partition_of,
+    quarter_from_key,
+    quarter_key,
+    quarter_region,
 )
 from pipelines.quarters import Quarter
 
