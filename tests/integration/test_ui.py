@@ -69,6 +69,9 @@ def webserver(tmp_path):
         log.close()
 
 
+# A real webserver and daemon: about 75 s, most of it their shutdown; run with `pytest -m slow`
+# (the definitions it lists are held by the snapshot in test_definitions.py).
+@pytest.mark.slow
 def test_ui_lists_assets_partitions_and_checks(webserver):
     port, log = webserver
     data = _graphql(
