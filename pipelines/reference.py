@@ -330,16 +330,19 @@ def _severities(rule) -> list[str]:
     return [s for s in SEVERITIES if re.search(rf"'{s}'", body)]
 
 
-def rules_page() -> str:
+def rules_page(loaded=None) -> str:
+    """docs/rules.md; `loaded` (a `Parameters`) replaces the built-in parameters (tests)."""
     from pipelines.link import thresholds
-    from pipelines.policy.params import PARAMETER_DIR, default_parameters
+    from pipelines.policy.params import PARAMETER_DIR, Parameters
     from pipelines.policy.window import LOOKBACK_PARAMETER
     from pipelines.rules import catalog, engine, records
     from pipelines.rules.catalog import KINDS, all_rules, rules_of
 
     rules = all_rules()
     modules = _rule_modules()
-    parameters = default_parameters().parameters
+    # The built-in parameters only: the page must not depend on a deployment's folder.
+    loaded = loaded if loaded is not None else Parameters.load(PARAMETER_DIR)
+    parameters = loaded.parameters
     engine_params = _engine_parameters(rules)
     used_by: dict[str, list[str]] = {}
     for rule in rules:
@@ -425,9 +428,10 @@ def rules_page() -> str:
             users.append("engine")
         if name == LOOKBACK_PARAMETER:
             users.append("history window")
-        overview.append([f"[`{name}`](#{github_anchor(name)})", parameters[name].unit or "", ", ".join(users) or "nothing",
-                         _code(files.get(name, ""))])
-    parts.append(_table(["parameter", "unit", "used by", "file"], overview))
+        overview.append([f"[`{name}`](#{github_anchor(name)})", _code(parameters[name].dotted_name), parameters[name].unit or "",
+                         ", ".join(users) or "nothing", _code(files.get(name, ""))])
+    parts.append(_table(["parameter", "dotted name (doudi whatif --set)", "unit", "used by", "file"], overview))
+    parts.extend(_regions_section(loaded))
     for name in sorted(parameters):
         parameter = parameters[name]
         users = [f"[{c}](#{github_anchor(rule_heading(catalog.rule(c)))})" for c in used_by.get(name, [])]
@@ -444,10 +448,46 @@ def rules_page() -> str:
             ["file", _code_file(files[name]) if name in files else ""],
         ]))
         parts.append(_table(
-            ["in force from", "value", "reference", "quote"],
-            [[v.start.isoformat(), _format_value(v.value), v.reference, v.quote or ""] for v in parameter.values],
+            ["region", "in force from", "value", "reference", "own region of the document (elsewhere cited as 参照)", "quote"],
+            [[_region_cell(v.region), v.start.isoformat(), _format_value(v.value), v.reference,
+              _document_regions(loaded.documents, v.reference), v.quote or ""]
+             for v in (*parameter.values, *parameter.regional_overrides())],
         ))
+        if not parameter.by_region:
+            parts.append("One value for the whole warehouse (`by_region: false`): it cannot be keyed by region.")
     return _page(*parts)
+
+
+def _region_cell(region: str) -> str:
+    from sources.divisions import region_name
+
+    return f"{region} {region_name(region)}" if region else "default (every region without its own value)"
+
+
+def _document_regions(documents, reference: str) -> str:
+    from sources.divisions import region_name
+
+    named = documents.named_in(reference)
+    return "; ".join(f"{d.number}: {d.region} {region_name(d.region)}" for d in named) or "none named (applies everywhere as written)"
+
+
+def _regions_section(loaded) -> list[str]:
+    """The documents and the regions they govern, and how a value is chosen per county."""
+    from sources.divisions import region_name
+
+    rows = [[d.number, f"{d.region} {region_name(d.region)}", d.issuer, d.title]
+            for d in sorted(loaded.documents.by_number.values(), key=lambda d: (d.region, d.number))]
+    return [
+        "### Values by region",
+        "A value may be keyed by region as well as by date: a parameter's `values:` are the default, its "
+        "`regions:` hold values keyed by a GB/T 2260 prefix (province `14`, city `1405`, county `140502`). For a "
+        "household the most specific region of its county that has a value in force applies, else the default. "
+        "Each document governs the region below (`pipelines/policy/parameters/documents.yaml`): a value citing a "
+        "document of another region is shown on the lists, in the evidence and in the report as `参照 <文号>`. A "
+        "deployment adds its own documents and regional values in its own folder (`DOUDI_PARAMETERS_DIR`) without "
+        "editing these files: see docs/policy.md. The tables below give each value with the region it is keyed by.",
+        _table(["document (文号)", "governs", "issuer", "title"], rows),
+    ]
 
 
 # ---- the inbox --------------------------------------------------------------------------------

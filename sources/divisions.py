@@ -93,6 +93,16 @@ def province_name(code) -> str | None:
     return found.name if found else None
 
 
+def region_name(prefix) -> str:
+    """山西省 for 14, 晋城市 for 1405, 晋城市城区 for 140502 (a parameter's region, a GB/T 2260
+    prefix); the prefix itself where the table lacks it."""
+    prefix = _code(prefix)
+    if len(prefix) == 6:
+        return county_name(prefix)
+    known = divisions().get(prefix.ljust(6, "0"))
+    return known.name if known else prefix
+
+
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
     for encoding in ("utf-8-sig", "gb18030"):

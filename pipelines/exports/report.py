@@ -28,6 +28,7 @@ from pipelines.exports.charts import horizontal_bars, line_chart
 from pipelines.exports.evidence import matched_how
 from pipelines.exports.lists import SHEETS
 from pipelines.quarters import Quarter
+from pipelines.rules.catalog import all_rules
 from sources.cleaning import BAD_BIRTH_DATE, BAD_CHECKSUM, EXCEL_ROUNDED, INVALID_FORMAT, MISSING
 from sources.divisions import county_name, province_name
 from sources.registry import all_sources, source_title
@@ -59,29 +60,9 @@ KIND_TITLES = dict(SHEETS)
 # The money at stake, summed from the open warnings' evidence (the keys each rule's SQL
 # writes: pipelines/rules/ineligibility/d01_*.py, pipelines/rules/need/n01_*.py, n05_*.py).
 # (rule, SQL amount of one warning, column heading, what the sum means)
-MONEY = [
-    (
-        "D01",
-        "(evidence->>'estimated_overpayment_yuan')::DECIMAL(18,2)",
-        "死亡后多发放保障金",
-        "D01 保障对象死亡：死亡后多发放的保障金，按家庭月保障金÷保障对象人数×死亡次月至季度末的整月数估算，"
-        "是截至季度末的累计数（持续的预警每季度都会再累加，不能把各季度相加），应核实后追回。",
-    ),
-    (
-        "N01",
-        "least((evidence->>'monthly_gap_per_person')::DECIMAL(18,2), (evidence->>'monthly_standard_yuan')::DECIMAL(18,2))"
-        " * (evidence->>'household_size')::INTEGER",
-        "支出型贫困每月救助差额",
-        "N01 支出型贫困：按（低保标准－扣除刚性支出后的月人均收入）×家庭人口数估算的每月补差救助金额；"
-        "刚性支出超过家庭总收入、可全额救助的家庭按低保标准×家庭人口数计。是每月的数，不是累计数。",
-    ),
-    (
-        "N05",
-        "(evidence->>'expected_assistance_yuan')::DECIMAL(18,2)",
-        "应予住院医疗救助",
-        "N05 医疗救助未落实：本季度医疗救助支付为0的住院个人负担×该类对象的住院救助比例，即应救助而未救助的估算金额。",
-    ),
-]
+# The money each rule puts at stake (code, SQL over evidence, heading, note): declared with
+# the rule (`Rule.amount`), shared with the policy replay.
+MONEY = [(r.code, r.amount.sql, r.amount.label, r.amount.note) for r in all_rules() if r.amount is not None]
 # Why an ID number could not be used (the cleaning flags of sources/cleaning.py), for a
 # failed check on a source's ID numbers.
 ID_FLAG_TEXT = {
@@ -446,9 +427,34 @@ def build_report(con: duckdb.DuckDBPyConnection, q: Quarter) -> str:
         _table(["数据源", "比对情况", "比对成功记录数"], link_rows, text_columns=2),
         "<p class='note'>比对情况与核查清单“预警依据”中的写法相同。身份证号有误的记录经概率比对、且姓名相符才比对成功；"
         "死亡、羁押服刑预警所依据的记录若身份证号或姓名不完全一致，预警最高为橙色，须先核实身份。</p>",
+        *_policy_section(con, p, rules),
         "</body></html>",
     ]
     return "\n".join(html)
+
+
+def _policy_section(con: duckdb.DuckDBPyConnection, p: dict, rules: dict) -> list[str]:
+    """八、政策依据: the documents each rule's warnings cite, county by county: a county under a
+    document of another region reads `参照 …` (pipelines/policy/params.py, Documents.cite)."""
+    rows = _query(
+        con,
+        """SELECT rule_code, policy_ref, list(DISTINCT county_code ORDER BY county_code) FILTER (WHERE county_code IS NOT NULL)
+           FROM marts.warnings WHERE quarter = $quarter GROUP BY ALL ORDER BY rule_code, policy_ref""",
+        **p,
+    )
+    if not rows:
+        return []
+    table = _table(
+        ["规则", "名称", "政策依据（按区县适用）", "区县"],
+        [[code, rules.get(code, ("", ""))[0], ref or "", "、".join(f"{county_name(c)}（{c}）" for c in (counties or []))]
+         for code, ref, counties in rows],
+        text_columns=4,
+    )
+    return [
+        "<h2>八、政策依据</h2>", table,
+        "<p class='note'>各预警依据的文件和条款按家庭所在区县适用：文件不是本地区的，写作“参照 文号”（本地区没有自己的文件，"
+        "参照该文件执行）；本地区有自己的参数值时，依据写其文件。所用参数值及其文件见核查清单和数据仓库 rules.findings 的 parameters 列。</p>",
+    ]
 
 
 def export_report(con: duckdb.DuckDBPyConnection, quarter: Quarter, out_dir: Path) -> Path:

@@ -42,6 +42,17 @@ WAREHOUSE_TABLE = re.compile(r"(staging|linked|audit)\.\w+")
 ACTION_PARAMETER = "action_"  # `$action_<name>` in the SQL: one of the rule's `actions`
 
 
+@dataclass(frozen=True)
+class Amount:
+    """The money a warning of the rule puts at stake, as the quarterly report sums it and a
+    policy replay compares it: a SQL expression over the warning's `evidence` (JSON), what
+    it is (a heading, in Chinese) and how it is estimated (a note for the report's reader)."""
+
+    sql: str
+    label: str
+    note: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     code: str
@@ -59,6 +70,7 @@ class Rule:
     # The sentence already lists the records the warning rests on (Q02: it is its records),
     # so the lists do not append them again.
     evidence_shows_records: bool = False
+    amount: Amount | None = None  # the money at stake per warning, where the rule has it
     doc: str = ""
 
     def __post_init__(self):

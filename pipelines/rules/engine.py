@@ -32,13 +32,14 @@ import duckdb
 
 from pipelines.link import thresholds
 from pipelines.link.corroboration import CORROBORATED_SQL
-from pipelines.policy.params import ParameterSet, default_parameters
+from pipelines.policy.params import Parameters, ParameterSet, default_parameters
+from pipelines.policy.regional import HOUSEHOLD_COUNTY_SQL, Binding, RegionalParameters
 from pipelines.policy.window import history_window
 from pipelines.quarters import Quarter
 from pipelines.rules.catalog import ENGINE_INPUTS, Rule, rules_of
 from pipelines.rules.records import apply_identity_caveat, attach_records, record_lookup_sql
 from warehouse.models import bind, materialize
-from warehouse.writes import insert_select, replace_quarter
+from warehouse.writes import insert_rows, insert_select, replace_quarter
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ ENGINE_PARAMETERS = ("default_monthly_standard_yuan", "default_disposable_income
 RECORDS_INPUTS = ("int_links", "int_roster")
 # Where a family's findings are collected before they replace the quarter's.
 FINDINGS = "__findings"
+# The households of the quarter with their county, built when a rule's values or citations differ by county.
+HOUSEHOLD_COUNTY = "__household_county"
 
 
 def quarter_params(quarter: Quarter) -> dict:
@@ -70,14 +73,18 @@ def quarter_params(quarter: Quarter) -> dict:
     }
 
 
-def sql_value(value):
-    """Parameters as DuckDB binds them: a mapping of lists becomes `key|item` strings
-    (tested with list_contains), a mapping of numbers a JSON object, lists stay lists."""
-    if isinstance(value, dict):
-        if all(isinstance(v, list) for v in value.values()):
-            return [f"{k}|{item}" for k, items in value.items() for item in items]
-        return json.dumps(value, ensure_ascii=False)
-    return value
+def _regional(params: ParameterSet | RegionalParameters) -> RegionalParameters:
+    """A plain parameter set (the national comparison's) is the defaults for every county."""
+    if isinstance(params, RegionalParameters):
+        return params
+    return RegionalParameters(params.day, params, {})
+
+
+def _engine_parameter(regional: RegionalParameters, name: str) -> str:
+    """An engine parameter (int_standards' defaults) for every county, as one JSON object
+    {county_code: value, "*": the default} the model looks the county up in."""
+    by_county = {"*": regional.default[name]} | {c: p[name] for c, p in regional.by_county.items()}
+    return json.dumps(by_county, ensure_ascii=False, sort_keys=True)
 
 
 def declared_inputs(rules: list[Rule]) -> list[str]:
@@ -132,13 +139,18 @@ BUILDERS = {
 
 
 def prepare_inputs(
-    con: duckdb.DuckDBPyConnection, quarter: Quarter, params: ParameterSet, rules: list[Rule], findings: str = FINDINGS
+    con: duckdb.DuckDBPyConnection,
+    quarter: Quarter,
+    params: ParameterSet | RegionalParameters,
+    rules: list[Rule],
+    findings: str = FINDINGS,
 ) -> dict:
     """Build the engine inputs `rules` declare; return the base SQL parameters. `findings`
     is the table the family's findings are collected in (what `prior_findings` shows)."""
+    regional = _regional(params)
     base = quarter_params(quarter) | {
-        "lookback_start": history_window(quarter, params).start,
-        **{name: sql_value(params[name]) for name in ENGINE_PARAMETERS},
+        "lookback_start": history_window(quarter, regional.default).start,
+        **{name: _engine_parameter(regional, name) for name in ENGINE_PARAMETERS},
     }
     for name in declared_inputs(rules):
         if name in MODEL_INPUTS:
@@ -148,47 +160,94 @@ def prepare_inputs(
     return base
 
 
+def _run_bindings(con: duckdb.DuckDBPyConnection, rule: Rule, values: dict, bindings: list[Binding]) -> None:
+    """The rule's rows into __rule_out: one run when every county shares one binding, else
+    one run per binding, each kept for the households of its counties."""
+    if len(bindings) == 1:
+        sql = rule.sql
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __rule_out AS {sql}", bind(sql, values | bindings[0].values))
+        return
+    sql = f"""
+        SELECT r.* FROM ({rule.sql}) AS r LEFT JOIN {HOUSEHOLD_COUNTY} AS hc USING (household_id)
+        WHERE list_contains($binding_counties, hc.county_code) OR ($binding_unknown AND hc.county_code IS NULL)
+    """
+    for i, binding in enumerate(bindings):
+        bound = values | binding.values | {"binding_counties": list(binding.counties), "binding_unknown": binding.includes_unknown}
+        verb = "CREATE OR REPLACE TEMP TABLE __rule_out AS" if i == 0 else "INSERT INTO __rule_out"
+        con.execute(f"{verb} {sql}", bind(sql, bound))
+
+
+def _ensure_household_county(con: duckdb.DuckDBPyConnection, quarter: Quarter) -> None:
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {HOUSEHOLD_COUNTY} AS {HOUSEHOLD_COUNTY_SQL}", {"quarter": str(quarter)})
+
+
 def run_rule(
-    con: duckdb.DuckDBPyConnection, rule: Rule, quarter: Quarter, base: dict, params: ParameterSet, findings: str = FINDINGS
+    con: duckdb.DuckDBPyConnection,
+    rule: Rule,
+    quarter: Quarter,
+    base: dict,
+    params: ParameterSet | RegionalParameters,
+    findings: str = FINDINGS,
 ) -> int:
-    """Run one rule and add its findings to `findings`; return how many."""
+    """Run one rule and add its findings to `findings`; return how many. Each finding
+    cites the values and documents in force for its household's county."""
+    regional = _regional(params)
     values = dict(base) | rule.action_parameters()
-    for name in rule.parameters:
-        values[name] = sql_value(params[name])
-    cited = json.dumps(params.cited(list(rule.parameters)), ensure_ascii=False, default=str)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __rule_out AS {rule.sql}", bind(rule.sql, values))
+    bindings = regional.bindings(rule.parameters)
+    (cited, policy_ref), per_county = regional.citations(rule)
+    if len(bindings) > 1 or per_county:
+        _ensure_household_county(con, quarter)
+    _run_bindings(con, rule, values, bindings)
+    con.execute("CREATE OR REPLACE TEMP TABLE __citations (county_code VARCHAR, parameters VARCHAR, policy_ref VARCHAR)")
+    insert_rows(con, "__citations", [{"county_code": c, "parameters": p, "policy_ref": r} for c, p, r in per_county])
+    cited_by_county = (
+        f"LEFT JOIN {HOUSEHOLD_COUNTY} AS hc USING (household_id) LEFT JOIN __citations AS c ON c.county_code = hc.county_code"
+        if per_county else "LEFT JOIN __citations AS c ON false"
+    )
     insert_select(
         con,
         findings,
-        """
-        SELECT $quarter AS quarter, $code AS rule_code, $kind AS rule_kind, household_id, member_id, severity, due_date,
-               coalesce(action, $action) AS action, $policy_ref AS policy_ref, evidence::JSON AS evidence,
-               $parameters::JSON AS parameters, list_sort(basis) AS basis
-        FROM __rule_out
+        f"""
+        SELECT $quarter AS quarter, $code AS rule_code, $kind AS rule_kind, o.household_id, o.member_id, o.severity, o.due_date,
+               coalesce(o.action, $action) AS action, coalesce(c.policy_ref, $policy_ref) AS policy_ref,
+               json_merge_patch(o.evidence::JSON, json_object('parameters', coalesce(c.parameters, $parameters)::JSON)) AS evidence,
+               coalesce(c.parameters, $parameters)::JSON AS parameters, list_sort(o.basis) AS basis
+        FROM __rule_out AS o {cited_by_county}
         """,
         {"quarter": str(quarter), "code": rule.code, "kind": rule.kind, "action": rule.action,
-         "policy_ref": rule.policy_ref, "parameters": cited},
+         "policy_ref": policy_ref, "parameters": cited},
     )
     return con.execute("SELECT count(*) FROM __rule_out").fetchone()[0]
 
 
-def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> dict[str, int]:
-    """Run every rule of a family and replace the quarter's findings of that family."""
+def evaluate_family(
+    con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter, parameters: Parameters, findings: str = FINDINGS
+) -> dict[str, int]:
+    """Run every rule of a family under `parameters`, collecting the findings in the
+    temporary table `findings` (records attached, identity caveat applied) without
+    writing the warehouse: what both the quarter's run and a policy replay do."""
     rules = rules_of(kind)
-    params = default_parameters().at(quarter.end)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {FINDINGS} AS SELECT * FROM rules.findings LIMIT 0")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {findings} AS SELECT * FROM rules.findings LIMIT 0")
+    con.execute(f"DROP TABLE IF EXISTS temp.{HOUSEHOLD_COUNTY}")
     started = time.perf_counter()
-    base = prepare_inputs(con, quarter, params, rules, FINDINGS)
+    regional = RegionalParameters.for_quarter(con, parameters, quarter)
+    base = prepare_inputs(con, quarter, regional, rules, findings)
     log.info("rules %s: inputs built in %.1f s", kind, time.perf_counter() - started)
     counts = {}
     for rule in rules:
         started = time.perf_counter()
-        counts[rule.code] = run_rule(con, rule, quarter, base, params, FINDINGS)
+        counts[rule.code] = run_rule(con, rule, quarter, base, regional, findings)
         log.info("rule %s: %d findings in %.1f s", rule.code, counts[rule.code], time.perf_counter() - started)
     if "int_links" in declared_inputs(rules):  # the rules read linked records
         started = time.perf_counter()
-        finding_records = attach_records(con, quarter, FINDINGS)
-        held = apply_identity_caveat(con, FINDINGS, finding_records)
+        finding_records = attach_records(con, quarter, findings)
+        held = apply_identity_caveat(con, findings, finding_records)
         log.info("rules %s: records attached in %.1f s, %d held to 先核实身份", kind, time.perf_counter() - started, held)
+    return counts
+
+
+def run_family(con: duckdb.DuckDBPyConnection, kind: str, quarter: Quarter) -> dict[str, int]:
+    """Run every rule of a family and replace the quarter's findings of that family."""
+    counts = evaluate_family(con, kind, quarter, default_parameters(), FINDINGS)
     replace_quarter(con, "rules.findings", quarter, f"SELECT * FROM {FINDINGS}", where={"rule_kind": kind})
     return counts

@@ -2,7 +2,8 @@
 -- force on the quarter's last day, for every county of the roster and both 城乡类别.
 -- Standards delivered in standards/ (this quarter's delivery or any earlier one; a later
 -- delivery of the same county, 城乡类别 and 生效日期 wins) come first; a county or field
--- they do not cover takes the built-in default (parameters/standards.yaml).
+-- they do not cover takes the built-in default (parameters/standards.yaml) in force for
+-- that county: the engine binds each default as {county_code: {城市, 农村}, "*": …}.
 with
 
 delivered as (
@@ -43,10 +44,18 @@ final as (
     select
         p.county_code,
         p.urban_rural,
-        coalesce(s.monthly_standard_yuan, ($default_monthly_standard_yuan::json ->> p.urban_rural)::decimal(18, 2)) as monthly_standard_yuan,
+        coalesce(
+            s.monthly_standard_yuan,
+            (coalesce($default_monthly_standard_yuan::json -> p.county_code, $default_monthly_standard_yuan::json -> '*')
+                ->> p.urban_rural)::decimal(18, 2)
+        ) as monthly_standard_yuan,
         case when s.monthly_standard_yuan is null then 'default' else 'inbox' end as standard_source,
         s.effective_date as standard_effective_date,
-        coalesce(i.disposable_income_yuan, ($default_disposable_income_yuan::json ->> p.urban_rural)::decimal(18, 2)) as disposable_income_yuan,
+        coalesce(
+            i.disposable_income_yuan,
+            (coalesce($default_disposable_income_yuan::json -> p.county_code, $default_disposable_income_yuan::json -> '*')
+                ->> p.urban_rural)::decimal(18, 2)
+        ) as disposable_income_yuan,
         case when i.disposable_income_yuan is null then 'default' else 'inbox' end as disposable_income_source
     from places as p
     left join in_force as s using (county_code, urban_rural)

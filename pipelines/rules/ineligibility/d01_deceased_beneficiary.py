@@ -17,7 +17,7 @@ Parameters: deadlines.yaml (death_reverification_months); scope.yaml
 (death_check_categories).
 """
 
-from pipelines.rules.catalog import Rule
+from pipelines.rules.catalog import Amount, Rule
 from pipelines.rules.texts import chinese_date, yuan
 
 SQL = """
@@ -124,5 +124,11 @@ RULE = Rule(
     inputs=("int_roster", "int_links", "int_death_records"),
     sql=SQL,
     evidence=evidence_text,
+    amount=Amount(
+        "(evidence->>'estimated_overpayment_yuan')::DECIMAL(18,2)",
+        "死亡后多发放保障金",
+        "D01 保障对象死亡：死亡后多发放的保障金，按家庭月保障金÷保障对象人数×死亡次月至季度末的整月数估算，"
+        "是截至季度末的累计数（持续的预警每季度都会再累加，不能把各季度相加），应核实后追回。",
+    ),
     doc=__doc__,
 )

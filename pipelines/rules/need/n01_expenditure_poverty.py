@@ -21,7 +21,7 @@ Parameters: deadlines.yaml (verification_days); expenditure_poverty.yaml
 rigid_expenditure_lookback_months).
 """
 
-from pipelines.rules.catalog import Rule
+from pipelines.rules.catalog import Amount, Rule
 from pipelines.rules.texts import yuan
 
 SQL = """
@@ -175,5 +175,14 @@ RULE = Rule(
     inputs=("int_roster", "int_links", "int_settlements", "int_standards", "staging.education", "audit.ingest_log"),
     sql=SQL,
     evidence=evidence_text,
+    # The top-up a household would get each month: the gap per person times its size (for
+    # full relief, the whole standard per person: 晋市民〔2023〕2号 二（三）).
+    amount=Amount(
+        "least((evidence->>'monthly_gap_per_person')::DECIMAL(18,2), (evidence->>'monthly_standard_yuan')::DECIMAL(18,2))"
+        " * (evidence->>'household_size')::INTEGER",
+        "支出型贫困每月救助差额",
+        "N01 支出型贫困：按（低保标准－扣除刚性支出后的月人均收入）×家庭人口数估算的每月补差救助金额；"
+        "刚性支出超过家庭总收入、可全额救助的家庭按低保标准×家庭人口数计。是每月的数，不是累计数。",
+    ),
     doc=__doc__,
 )

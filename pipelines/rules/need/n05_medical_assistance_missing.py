@@ -12,7 +12,7 @@ Parameters: deadlines.yaml (verification_days); medical_assistance.yaml
 (inpatient_assistance_rate, orange_expected_assistance_yuan).
 """
 
-from pipelines.rules.catalog import Rule
+from pipelines.rules.catalog import Amount, Rule
 from pipelines.rules.texts import chinese_date, yuan
 
 SQL = """
@@ -90,5 +90,10 @@ RULE = Rule(
     inputs=("int_roster", "int_links", "int_settlements"),
     sql=SQL,
     evidence=evidence_text,
+    amount=Amount(
+        "(evidence->>'expected_assistance_yuan')::DECIMAL(18,2)",
+        "应予住院医疗救助",
+        "N05 医疗救助未落实：本季度医疗救助支付为0的住院个人负担×该类对象的住院救助比例，即应救助而未救助的估算金额。",
+    ),
     doc=__doc__,
 )

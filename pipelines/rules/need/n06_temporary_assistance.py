@@ -16,7 +16,7 @@ Parameters: deadlines.yaml (temporary_assistance_days); scope.yaml
 (medical_burden_share, assistance_months).
 """
 
-from pipelines.rules.catalog import Rule
+from pipelines.rules.catalog import Amount, Rule
 from pipelines.rules.texts import yuan
 
 SQL = """
@@ -114,5 +114,11 @@ RULE = Rule(
     inputs=("int_roster", "int_links", "int_settlements", "int_standards", "prior_findings"),
     sql=SQL,
     evidence=evidence_text,
+    amount=Amount(
+        "(evidence->>'suggested_amount_yuan')::DECIMAL(18,2)",
+        "建议临时救助金额",
+        "N06 支出型临时救助：按城市低保标准×家庭人口数×救助月数估算的建议临时救助金额（阳民字〔2019〕41号 二（三）），"
+        "是一次性救助的数，不是每月的数。",
+    ),
     doc=__doc__,
 )
