@@ -94,6 +94,8 @@ class RepeatResult:
     peak_rss_bytes: int
     stages: dict[str, StageResult] = field(default_factory=dict)
     link_steps: dict[str, float] = field(default_factory=dict)  # the linker's own steps (asset metadata)
+    rules_seconds_all_quarters: float = 0.0  # the rules stage of every quarter run, summed
+    replays: dict[str, dict] = field(default_factory=dict)  # doudi whatif over the same quarters: seconds, gained, lost
 
 
 def ensure_data(scale: str, seed: int, cache: Path, quarters: list) -> Path:
@@ -129,6 +131,48 @@ def _stage_rows(con, quarter: str) -> dict[str, int]:
     return {"ingest": int(read), "checks": int(staged), "link": int(linked), "rules": int(findings), "marts": int(warnings), "lists": int(warnings)}
 
 
+def _stage_times(instance, run_id: str, sampler: "MemorySampler | None" = None) -> tuple[dict[str, StageResult], dict[str, float]]:
+    """Seconds (and peak memory) per stage of one run, from Dagster's step events; the
+    linker's own steps from its asset metadata."""
+    stages = {name: StageResult() for name in STAGES}
+    starts: dict[str, float] = {}
+    link_steps: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or not event.step_key:
+            continue
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.step_key.startswith("linked__"):
+            steps = event.event_specific_data.materialization.metadata.get("step_seconds")
+            link_steps = dict(steps.value) if steps is not None else link_steps
+        if event.event_type_value == "STEP_START":
+            starts[event.step_key] = record.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
+            stage = stages.setdefault(stage_of(event.step_key), StageResult())
+            begin = starts[event.step_key]
+            stage.seconds += record.timestamp - begin
+            if sampler is not None:
+                stage.peak_rss_bytes = max(stage.peak_rss_bytes, sampler.peak(begin, record.timestamp))
+    return stages, link_steps
+
+
+# The policy replay measured beside the rules stage it re-runs (issue: a replay of the
+# bench's quarters costs no more than 1.3 x their rules stage): once with no change, once
+# with the README's worked example.
+REPLAY_CHANGES = {"no_change": [], "asset_limit_48": ["expenditure_poverty.financial_asset_limit_months=48"]}
+
+
+def _time_replays(warehouse: Path, quarters: list[str], work: Path) -> dict[str, dict]:
+    from pipelines.quarters import Quarter
+    from pipelines.whatif.replay import ReplayRequest, run_replay
+
+    replays = {}
+    for name, changes in REPLAY_CHANGES.items():
+        started = time.time()
+        result = run_replay(ReplayRequest(warehouse, [Quarter.parse(q) for q in quarters], changes, work / f"whatif-{name}"))
+        replays[name] = {"seconds": time.time() - started, "gained": result.gained, "lost": result.lost}
+    return replays
+
+
 def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | None) -> RepeatResult:
     import dagster as dg
 
@@ -139,11 +183,13 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
         shutil.rmtree(work)
     work.mkdir(parents=True)
     warehouse, out = work / "warehouse.duckdb", work / "out"
+    rules_seconds = {}
     with dg.instance_for_test() as instance:
-        for earlier in quarters[:-1]:  # history, untimed
+        for earlier in quarters[:-1]:  # history, untimed (but its rules stage counts for the replay)
             outcome = run_quarter(inbox, earlier, warehouse, out, memory_limit=memory_limit, instance=instance)
             if outcome.exit_code:
                 raise RuntimeError(f"{earlier}: {outcome.messages}")
+            rules_seconds[earlier] = _stage_times(instance, outcome.run_id)[0]["rules"].seconds
         quarter = quarters[-1]
         with MemorySampler() as sampler:
             started = time.time()
@@ -151,27 +197,13 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
             total = time.time() - started
         if outcome.exit_code:
             raise RuntimeError(f"{quarter}: {outcome.messages}")
-        stages = {name: StageResult() for name in STAGES}
-        starts: dict[str, float] = {}
-        link_steps: dict[str, float] = {}
-        for record in instance.all_logs(outcome.run_id):
-            event = record.dagster_event
-            if event is None or not event.step_key:
-                continue
-            if event.event_type_value == "ASSET_MATERIALIZATION" and event.step_key.startswith("linked__"):
-                steps = event.event_specific_data.materialization.metadata.get("step_seconds")
-                link_steps = dict(steps.value) if steps is not None else link_steps
-            if event.event_type_value == "STEP_START":
-                starts[event.step_key] = record.timestamp
-            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in starts:
-                stage = stages.setdefault(stage_of(event.step_key), StageResult())
-                begin = starts[event.step_key]
-                stage.seconds += record.timestamp - begin
-                stage.peak_rss_bytes = max(stage.peak_rss_bytes, sampler.peak(begin, record.timestamp))
+        stages, link_steps = _stage_times(instance, outcome.run_id, sampler)
+        rules_seconds[quarter] = stages["rules"].seconds
     with connect(warehouse, read_only=True) as con:
         for name, rows in _stage_rows(con, quarter).items():
             stages[name].rows = rows
-    return RepeatResult(total, sampler.peak(0, time.time()), stages, link_steps)
+    replays = _time_replays(warehouse, quarters, work)
+    return RepeatResult(total, sampler.peak(0, time.time()), stages, link_steps, sum(rules_seconds.values()), replays)
 
 
 def link_quality(inbox: Path, work: Path, quarter: str) -> list[dict]:
@@ -222,11 +254,28 @@ def run_bench(scale: str, seed: int, cache: Path, repeats: int, quarters_spec: s
              "link_steps": r.link_steps} for r in results
         ],
         "link_quality": links,
+        "policy_replay": _replay_summary(results, labels),
     }
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
+
+
+def _replay_summary(results: list[RepeatResult], quarters: list[str]) -> dict:
+    """The replay of all the bench's quarters against their rules stage: medians of the
+    per-repeat ratios (both measured in the same repeat, on the same warehouse)."""
+    out = {"quarters": f"{quarters[0]}:{quarters[-1]}",
+           "rules_stage_seconds_median": round(statistics.median(r.rules_seconds_all_quarters for r in results), 2)}
+    for name in REPLAY_CHANGES:
+        out[name] = {
+            "seconds_median": round(statistics.median(r.replays[name]["seconds"] for r in results), 2),
+            "ratio_to_rules_median": round(statistics.median(r.replays[name]["seconds"] / max(r.rules_seconds_all_quarters, 1e-9)
+                                                             for r in results), 2),
+            "gained": results[0].replays[name]["gained"],
+            "lost": results[0].replays[name]["lost"],
+        }
+    return out
 
 
 def print_summary(summary: dict) -> None:
@@ -238,6 +287,12 @@ def print_summary(summary: dict) -> None:
     print(f"{'total':<8}{summary['total_seconds_median']:>10.2f}{'':>28}{summary['peak_rss_gb_max']:>14.2f}")
     if summary.get("link_steps_seconds_median"):
         print("link steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["link_steps_seconds_median"].items()))
+    replay = summary.get("policy_replay")
+    if replay:
+        print(f"\npolicy replay (doudi whatif) of {replay['quarters']} against their rules stage ({replay['rules_stage_seconds_median']:.2f} s):")
+        for name in REPLAY_CHANGES:
+            r = replay[name]
+            print(f"  {name:<15}{r['seconds_median']:>8.2f} s   ratio {r['ratio_to_rules_median']:.2f}   gained {r['gained']:,}  lost {r['lost']:,}")
     print("\nlinkage against the generator's truth:")
     for row in summary["link_quality"]:
         print(f"  {row['source']:<11} precision {row['precision']:.4f}  recall {row['recall']:.4f}  "

@@ -75,6 +75,28 @@ def cmd_export(args) -> int:
     return outcome.exit_code
 
 
+def cmd_whatif(args) -> int:
+    from pipelines.quarters import quarter_range
+    from pipelines.whatif.replay import ReplayError, ReplayRequest, run_replay
+
+    try:
+        quarters = quarter_range(args.quarters)
+    except ValueError as exc:
+        print(f"拒绝：--quarters {args.quarters}：{exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    request = ReplayRequest(Path(args.warehouse), quarters, list(args.changes), Path(args.out),
+                            Path(args.parameters_dir) if args.parameters_dir else None, args.full)
+    try:
+        result = run_replay(request)
+    except ReplayError as exc:
+        print(f"拒绝：{exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(f"政策模拟完成（{result.seconds:.1f} 秒）：新增预警 {result.gained:,} 条，减少 {result.lost:,} 条")
+    for name, path in result.files.items():
+        print(f"  {name}: {path.resolve()}")
+    return EXIT_OK
+
+
 def cmd_national(args) -> int:
     from pipelines.national.compare import NationalRefused, warehouses_from_glob
 
@@ -232,6 +254,7 @@ HANDLERS = {
     "run": cmd_run,
     "export": cmd_export,
     "national": cmd_national,
+    "whatif": cmd_whatif,
     "evaluate": cmd_evaluate,
     "bench": cmd_bench,
     "compare_linkage": cmd_compare_linkage,

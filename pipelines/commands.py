@@ -87,6 +87,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="数据仓库和输出文件夹所属的地区（路径中的 {region} 替换为它）（默认：%(default)s）")
     p.set_defaults(command="export")
 
+    p = sub.add_parser("whatif", help="政策模拟：按调整后的参数重跑已发布季度的预警规则（不重跑接收和比对），"
+                                      "给出各季度、规则、区县新增和减少的预警及涉及金额；不改动已发布的数据")
+    env_option(p, "--warehouse", "warehouse", "数据仓库文件（DuckDB，只读打开）")
+    p.add_argument("--quarters", required=True, help="已发布的季度范围，写作 起:止（如 2025Q1:2025Q4）或一个季度")
+    p.add_argument("--set", dest="changes", action="append", default=[], metavar="NAME=VALUE",
+                   help="调整一个参数：参数名=值（整个模拟期间适用），或 参数名@YYYY-MM-DD=值（自该日起的新值）；"
+                        "参数名如 expenditure_poverty.financial_asset_limit_months（见 docs/rules.md）；可写多次")
+    p.add_argument("--parameters", dest="parameters_dir", metavar="DIR", help="用另一整套参数文件夹代替内置参数（格式同 pipelines/policy/parameters/）")
+    p.add_argument("--out", required=True, help="输出文件夹（整体替换）：summary.csv、households.csv、whatif.html")
+    p.add_argument("--full", action="store_true", help="户名单写完整姓名和身份证号（默认按 marts.warnings_masked 脱敏）")
+    p.set_defaults(command="whatif")
+
     p = sub.add_parser("national", help="在各地区数据仓库之上做一个季度的跨地区比对（D03、外地登记死亡的 D01）")
     p.add_argument("--quarter", required=True, help=quarter_help)
     p.add_argument("--warehouse-glob", help="各地区的数据仓库，* 代表地区，例如 'var/regions/*/doudi.duckdb'")

@@ -16,11 +16,12 @@ from pipelines.recovery import CRASH_LOGGER, crash_test_logger
 from pipelines.resources import resource_from_environment
 from pipelines.rules.assets import RULE_ASSETS
 from pipelines.schedules import quarterly_schedule
+from pipelines.whatif.job import policy_replay_job
 
 defs = dg.Definitions(
     assets=[*STAGED_ASSETS, linked_matches, *RULE_ASSETS, published_marts, *EXPORT_ASSETS, analysts_copy, national_cross_region],
     asset_checks=STAGED_CHECKS,
-    jobs=[quarter_job, national_job],
+    jobs=[quarter_job, national_job, policy_replay_job],
     schedules=[quarterly_schedule],
     sensors=[inbox_sensor, national_sensor],
     resources={"doudi": resource_from_environment()},

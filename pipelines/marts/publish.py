@@ -28,7 +28,7 @@ def staged_mart(mart: str) -> str:
     return f"__{mart}"
 
 
-def _ensure_person_key_secret(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_person_key_secret(con: duckdb.DuckDBPyConnection) -> None:
     insert_select(
         con, "audit.settings",
         "SELECT 'person_key_secret' AS name, $value AS value WHERE NOT EXISTS "
@@ -57,7 +57,7 @@ def _build_marts(con: duckdb.DuckDBPyConnection, params: dict) -> dict[str, int]
 def publish_quarter(con: duckdb.DuckDBPyConnection, quarter: Quarter, run_id: str) -> dict[str, int]:
     params = {"quarter": str(quarter), "previous_quarter": str(quarter.previous), "q_end": quarter.end,
               "linked_sources": [spec.source for spec in linked_sources()]}
-    _ensure_person_key_secret(con)
+    ensure_person_key_secret(con)
     stage_rule_catalog(con, [(r.code, r.title) for r in all_rules()])
     materialize(con, "intermediate/int_verifications", params)
     link_labels = materialize(con, "marts/link_labels", params, table="__link_labels")

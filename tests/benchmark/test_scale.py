@@ -53,6 +53,11 @@ def test_a_quarter_at_scale(scale):
     assert all(s["seconds_median"] > 0 for s in stages.values())
     assert all(set(r["stages"]) >= set(STAGES) and all(r["stages"][n] > 0 for n in STAGES) for r in summary["repeats_detail"])
 
+    # The policy replay of the same quarters with no change reproduces what was published.
+    replay = summary["policy_replay"]
+    assert (replay["no_change"]["gained"], replay["no_change"]["lost"]) == (0, 0), replay
+    assert replay["asset_limit_48"]["gained"] > 0, replay  # a higher asset limit raises N01 for more households
+
     # Memory: sampled while the quarter ran, above what the process held before, within budget.
     assert baseline_gb < summary["peak_rss_gb_max"] <= PEAK_BUDGET_GB[scale]
     assert all(0 < s["peak_rss_gb"] <= summary["peak_rss_gb_max"] for s in stages.values()), stages

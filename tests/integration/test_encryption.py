@@ -109,3 +109,17 @@ def test_a_run_with_a_wrong_or_missing_key_fails_clearly_and_touches_nothing(war
     assert ("wrong key" in printed.err) if key else ("DOUDI_WAREHOUSE_KEY" in printed.err)
     assert "Traceback" not in printed.err + printed.out
     assert (_digest(work / "secret.duckdb"), _tree(work)) == before
+
+
+def test_a_policy_replay_leaves_the_encrypted_warehouse_byte_for_byte(warehouses, monkeypatch, tmp_path):
+    root, ids = warehouses
+    monkeypatch.setenv("DOUDI_WAREHOUSE_KEY", KEY)
+    before = _digest(root / "secret.duckdb")
+    args = ["whatif", "--warehouse", str(root / "secret.duckdb"), "--quarters", QUARTER, "--out", str(tmp_path / "w"),
+            "--set", "temporary_assistance.medical_burden_share=0.05"]
+    assert main(args) == EXIT_OK
+    assert _digest(root / "secret.duckdb") == before
+    assert not list(root.glob("secret.duckdb.wal"))
+    listed = (tmp_path / "w" / "households.csv").read_text(encoding="utf-8-sig")
+    assert listed.count("\n") > 1 and not any(i in listed for i in ids)  # masked
+    assert not [p for p in tmp_path.iterdir() if p.name != "w"], "the replay's spill folder was left behind"
