@@ -78,7 +78,8 @@ def temp_dir(where: duckdb.DuckDBPyConnection | str | Path | None, prefix: str) 
     return tempfile.TemporaryDirectory(prefix=prefix, dir=str(parent) if parent else None)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether the process `pid` still runs (the owner of a scratch folder named after it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -111,7 +112,7 @@ def sweep(warehouse: str | Path, out: str | Path | None = None, list_prefix: str
     if folder.is_dir():
         for entry in sorted(folder.iterdir()):
             owner = _SPARK_OWNER.match(entry.name)
-            if owner and _alive(int(owner.group(1))):
+            if owner and process_alive(int(owner.group(1))):
                 continue
             _remove(entry)
             removed.append(f"{folder.name}/{entry.name}")
@@ -119,7 +120,7 @@ def sweep(warehouse: str | Path, out: str | Path | None = None, list_prefix: str
     # it outlives runs); that of a process that died goes too.
     for entry in sorted(Path(tempfile.gettempdir()).glob(f"{SPARK_PREFIX}*")):
         owner = _SPARK_OWNER.match(entry.name)
-        if owner and not _alive(int(owner.group(1))):
+        if owner and not process_alive(int(owner.group(1))):
             _remove(entry)
             removed.append(entry.name)
     spill = Path(str(Path(warehouse).resolve()) + ".tmp")

@@ -50,17 +50,19 @@ class RegionalParameters:
     day: dt.date
     default: ParameterSet  # for a household whose county is not known
     by_county: dict[str, ParameterSet]
+    # Whether any household of the quarter has no county (it then takes the defaults); True
+    # when not known, so that the defaults' run is never skipped for want of knowing.
+    unknown_county: bool = True
 
     @classmethod
-    def of(cls, parameters: Parameters, day: dt.date, counties: list[str]) -> "RegionalParameters":
-        return cls(day, parameters.at(day), {c: parameters.at(day, c) for c in sorted(set(counties))})
+    def of(cls, parameters: Parameters, day: dt.date, counties: list, unknown_county: bool = True) -> "RegionalParameters":
+        return cls(day, parameters.at(day), {c: parameters.at(day, c) for c in sorted(set(counties))}, unknown_county)
 
     @classmethod
     def for_quarter(cls, con: duckdb.DuckDBPyConnection, parameters: Parameters, quarter) -> "RegionalParameters":
-        rows = con.execute(
-            "SELECT DISTINCT county_code FROM staging.households WHERE quarter = ? AND county_code IS NOT NULL", [str(quarter)]
-        ).fetchall()
-        return cls.of(parameters, quarter.end, [r[0] for r in rows])
+        rows = con.execute("SELECT DISTINCT county_code FROM staging.households WHERE quarter = ?", [str(quarter)]).fetchall()
+        counties = [r[0] for r in rows]
+        return cls.of(parameters, quarter.end, [c for c in counties if c is not None], unknown_county=None in counties)
 
     def bindings(self, names: tuple[str, ...] | list[str]) -> list[Binding]:
         """The distinct bindings of `names` over the counties, the defaults' first."""
@@ -71,7 +73,11 @@ class RegionalParameters:
         groups: dict[str, list[str]] = {default_key: []}
         for county, params in self.by_county.items():
             groups.setdefault(key(params), []).append(county)
-        return [Binding(json.loads(k), tuple(c), k == default_key) for k, c in groups.items() if c or k == default_key]
+        # The defaults' binding runs when a county is under it or a household has no county;
+        # a quarter in which every county has a value of its own skips it. At least one runs.
+        kept = [Binding(json.loads(k), tuple(c), k == default_key) for k, c in groups.items()
+                if c or (k == default_key and self.unknown_county)]
+        return kept or [Binding(json.loads(default_key), (), True)]
 
     def citation(self, params: ParameterSet, rule) -> tuple[str, str]:
         """(parameters JSON, policy_ref) of `rule`'s warnings under `params`: the values
@@ -79,11 +85,13 @@ class RegionalParameters:
         region marked 参照, followed by the document of any regional value applied that the
         clause does not already name."""
         documents = params.documents
-        policy_ref = documents.cite(rule.policy_ref, params.county)
+        parts = [documents.cite(rule.policy_ref, params.county)]
         for name in rule.parameters:
             entry = params.entry(name)
-            if entry.region and not any(d.number in rule.policy_ref for d in documents.named_in(entry.reference)):
-                policy_ref += "；" + params.reference(name)
+            cited = params.reference(name)
+            if entry.region and cited not in parts and not any(d.number in rule.policy_ref for d in documents.named_in(entry.reference)):
+                parts.append(cited)
+        policy_ref = "；".join(parts)
         cited = json.dumps(params.cited(list(rule.parameters)), ensure_ascii=False, default=str)
         return cited, policy_ref
 

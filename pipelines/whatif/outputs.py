@@ -7,8 +7,11 @@
                       same SQL), unless --full
   OUT/whatif.html     the page (pipelines/whatif/page.py): no names, no ID numbers
 
-The folder is assembled in a private temporary folder beside it and moved into place at the
-end, so a failed replay leaves no half-written output (and no personal data) behind.
+The folder is assembled in a private folder beside it (`.whatif-<pid>-*`, 0700) and moved
+into place at the end, so a failed replay leaves no half-written output behind; a replay
+killed before that leaves its private folder, which the next replay into the same parent
+folder removes (its process is gone). The folder carries MARKER_FILE, so that a later replay
+replaces only a folder that a replay wrote.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -25,10 +29,14 @@ import duckdb
 from pipelines.whatif.page import render_page
 from sources.divisions import county_name
 from warehouse.models import materialize
+from warehouse.workdir import process_alive
 
 SUMMARY_FILE = "summary.csv"
 HOUSEHOLDS_FILE = "households.csv"
 PAGE_FILE = "whatif.html"
+MARKER_FILE = ".doudi-whatif"  # in every output folder of a replay: what may be replaced
+STAGING_PREFIX = ".whatif-"
+_STAGING_OWNER = re.compile(re.escape(STAGING_PREFIX) + r"(\d+)-")
 SUMMARY_COLUMNS = ("quarter", "rule_code", "rule_title", "county_code", "county_name", "warnings_now", "warnings_after",
                    "gained", "lost", "changed", "amount_now", "amount_after", "amount_label")
 CHANGE_WORDS = {"gained": "新增", "lost": "减少", "changed": "变化"}
@@ -105,11 +113,20 @@ def _households(con: duckdb.DuckDBPyConnection, quarters: list[str], full: bool)
     return header, out
 
 
+def _sweep_dead_staging(parent: Path) -> None:
+    """Remove the private folders of replays whose process is gone (killed mid-way)."""
+    for entry in parent.glob(f"{STAGING_PREFIX}*"):
+        owner = _STAGING_OWNER.match(entry.name)
+        if owner and not process_alive(int(owner.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, summary: list[dict], meta: dict, full: bool) -> dict[str, Path]:
     """Write the replay's folder `out` (replacing it whole); return its files by name."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".whatif-", dir=out.parent))
+    _sweep_dead_staging(out.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=out.parent))
     try:
         os.chmod(staging, 0o700)  # the household list holds personal data until it is in place
         rows = [[row.get(c) if c != "county_name" else (county_name(row["county_code"]) if row["county_code"] else "")
@@ -120,9 +137,14 @@ def write_outputs(con: duckdb.DuckDBPyConnection, out: Path, summary: list[dict]
         page_meta = meta | {"generated_at": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "households_file": HOUSEHOLDS_FILE,
                             "masked": not full}
         (staging / PAGE_FILE).write_text(render_page(summary, page_meta), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        (staging / MARKER_FILE).write_text("doudi whatif\n", encoding="utf-8")
+        if out.exists():  # an earlier replay's (checked before the replay started)
+            retired = out.with_name(f"{STAGING_PREFIX}{os.getpid()}-old-{out.name}")
+            out.rename(retired)
+            staging.rename(out)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staging.rename(out)
         os.chmod(out, 0o750)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

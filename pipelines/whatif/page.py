@@ -102,9 +102,11 @@ def _cards(totals: list[dict]) -> str:
 def _verdict(rows: list[dict]) -> str:
     if any(int(r.get("gained") or 0) or int(r.get("lost") or 0) for r in rows):
         return ""
-    text = NO_CHANGE + "：各季度、各规则、各区县的预警均与已发布的相同"
-    if any(r.get("amount_now") != r.get("amount_after") for r in rows):
-        text += "，只有涉及金额有变化（见下表）"
+    changed = sum(int(r.get("changed") or 0) for r in rows)
+    if changed:  # the same warnings, some with another severity or amount
+        text = f"本次参数调整不新增、也不减少预警，但有{changed:,}条预警的等级或涉及金额有变化（见户名单）"
+    else:
+        text = NO_CHANGE + "：各季度、各规则、各区县的预警均与已发布的相同"
     return f"<p><b>{escape(text)}。</b></p>"
 
 

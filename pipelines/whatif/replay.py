@@ -26,8 +26,6 @@ import datetime as dt
 import json
 import logging
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +38,9 @@ from pipelines.policy.window import LOOKBACK_PARAMETER
 from pipelines.quarters import Quarter
 from pipelines.rules.catalog import KINDS, all_rules
 from pipelines.rules.engine import evaluate_family
-from pipelines.whatif.outputs import write_outputs
+from pipelines.whatif.outputs import MARKER_FILE, write_outputs
 from warehouse.connection import WarehouseError, connect
+from warehouse.workdir import temp_dir
 from warehouse.writes import insert_rows, insert_select
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ def _typed_value(text: str, raw: str, template, unit: str | None):
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise ReplayError(f"--set {text}：值不是有效的列表或对照表（写作 [甲, 乙] 或 {{城市: 800, 农村: 650}}）") from None
-        _check_shape(text, value, template)
+        _check_shape(text, value, template, unit)
         return value
     number, scale = _strip_unit(text, raw, unit)
     return _number(text, number, scale, template, unit)
@@ -159,7 +158,7 @@ def _number(text: str, raw: str, scale: float, template, unit: str | None):
     return value
 
 
-def _check_shape(text: str, value, template) -> None:
+def _check_shape(text: str, value, template, unit: str | None) -> None:
     """A list stays a list of words; a mapping keeps its keys and the kind of its values."""
     if isinstance(template, list):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -170,10 +169,12 @@ def _check_shape(text: str, value, template) -> None:
     for key, old in template.items():
         new = value.get(key, value.get(str(key)))
         if isinstance(old, list):
-            if not isinstance(new, list):
+            if not isinstance(new, list) or not all(isinstance(v, str) for v in new):
                 raise ReplayError(f"--set {text}：{key} 的值应为列表")
         elif isinstance(new, bool) or not isinstance(new, (int, float)) or new < 0:
             raise ReplayError(f"--set {text}：{key} 的值应为非负数字")
+        elif unit == "share" and new > 1:
+            raise ReplayError(f"--set {text}：{key} 的比例应在 0 到 1 之间，不是 {new}")
 
 
 def apply_changes(parameters: Parameters, changes: list[Change]) -> Parameters:
@@ -193,7 +194,10 @@ def apply_changes(parameters: Parameters, changes: list[Change]) -> Parameters:
 def base_parameters(parameters_dir: str | Path | None) -> Parameters:
     """The parameters the replay starts from: an alternative folder, or what a run uses."""
     if parameters_dir is None:
-        return default_parameters()
+        try:
+            return default_parameters()
+        except ParameterError as exc:
+            raise ReplayError(f"参数文件夹有误：{exc}") from None
     folder = Path(parameters_dir)
     try:
         return Parameters.load(folder, *deployment_folders())
@@ -224,12 +228,17 @@ class ReplayResult:
 
 
 def published_quarters(con: duckdb.DuckDBPyConnection) -> set[str]:
-    """Quarters with a publication whose latest run published (not refused or broken off)."""
+    """Quarters whose latest run published: their `rules.findings` are what the lists were
+    made from. A quarter whose latest run was refused, failed or is still running is not
+    (its findings may be newer than what was published); a warehouse without run records
+    (made before `audit.runs` existed) counts its publications."""
     rows = con.execute(
         """
-        SELECT p.quarter FROM (SELECT DISTINCT quarter FROM audit.publications) AS p
-        LEFT JOIN (SELECT quarter, arg_max(outcome, started_at) AS outcome FROM audit.runs GROUP BY quarter) AS r USING (quarter)
-        WHERE r.outcome IS NULL OR r.outcome IN ('published', 'running')
+        WITH latest AS (SELECT quarter, arg_max(run_id, started_at) AS run_id FROM audit.runs GROUP BY quarter)
+        SELECT DISTINCT p.quarter
+        FROM audit.publications AS p
+        LEFT JOIN latest AS l USING (quarter)
+        WHERE l.run_id IS NULL OR l.run_id IN (SELECT run_id FROM audit.publications AS q WHERE q.quarter = p.quarter)
         """
     ).fetchall()
     return {r[0] for r in rows}
@@ -326,41 +335,36 @@ def run_replay(request: ReplayRequest) -> ReplayResult:
         raise ReplayError(f"没有数据仓库 {request.warehouse}")
     if not request.quarters:
         raise ReplayError("--quarters 没有给出季度")
+    check_out_folder(request.out, request.warehouse)
     try:
-        with connect(request.warehouse, read_only=True) as con, _private_spill(con, request.out) as _:
+        with connect(request.warehouse, read_only=True) as con:
             _check_published(con, request.quarters)
-            replay_findings(con, request.quarters, changed)
-            compare(con, request.quarters)
-            meta = {
-                "changes": [c.describe(old_values[c.parameter]) for c in changes] or ["（无调整：按现行参数重放）"],
-                "quarters": [str(q) for q in request.quarters],
-                "warehouse": request.warehouse.name,
-                "parameters_dir": str(request.parameters_dir) if request.parameters_dir else None,
-            }
-            files = write_outputs(con, request.out, summary_rows(con), meta, full=request.full)
-            gained, lost = con.execute(
-                "SELECT count(*) FILTER (WHERE change = 'gained'), count(*) FILTER (WHERE change = 'lost') FROM __replay_changes"
-            ).fetchone()
+            # What DuckDB spills holds personal data: into the warehouse's private work
+            # folder (0700, swept by the next run if this process dies), not `<warehouse>.tmp`.
+            with temp_dir(request.warehouse, "doudi-whatif-") as spill:
+                con.execute(f"SET temp_directory = '{spill.replace(chr(39), chr(39) * 2)}'")
+                replay_findings(con, request.quarters, changed)
+                compare(con, request.quarters)
+                meta = {
+                    "changes": [c.describe(old_values[c.parameter]) for c in changes] or ["（无调整：按现行参数重放）"],
+                    "quarters": [str(q) for q in request.quarters],
+                    "warehouse": request.warehouse.name,
+                    "parameters_dir": str(request.parameters_dir) if request.parameters_dir else None,
+                }
+                files = write_outputs(con, request.out, summary_rows(con), meta, full=request.full)
+                gained, lost = con.execute(
+                    "SELECT count(*) FILTER (WHERE change = 'gained'), count(*) FILTER (WHERE change = 'lost') FROM __replay_changes"
+                ).fetchone()
     except WarehouseError as exc:
         raise ReplayError(str(exc)) from None
     return ReplayResult(request.out, files, int(gained), int(lost), time.perf_counter() - started)
 
 
-class _private_spill:
-    """What DuckDB spills while replaying holds personal data: into a private folder beside
-    the output (not the warehouse's `.tmp`), removed afterwards."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, out: Path):
-        self.con, self.out = con, out
-
-    def __enter__(self):
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix=".whatif-spill-", dir=self.out.parent))
-        self.folder.chmod(0o700)
-        self.con.execute(f"SET temp_directory = '{str(self.folder).replace(chr(39), chr(39) * 2)}'")
-        return self.folder
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return False
-
+def check_out_folder(out: Path, warehouse: Path) -> None:
+    """The output folder is replaced whole: only an empty folder or an earlier replay's
+    (it holds MARKER_FILE) may be, never one that holds the warehouse or anything else."""
+    out, warehouse = Path(out).resolve(), Path(warehouse).resolve()
+    if out == warehouse or out in warehouse.parents:
+        raise ReplayError(f"--out {out} 包含数据仓库 {warehouse}：输出文件夹会被整体替换，请另选一个文件夹")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER_FILE).exists())):
+        raise ReplayError(f"--out {out} 已存在且不是以前政策模拟的输出（其中没有 {MARKER_FILE}）：输出文件夹会被整体替换，请另选一个文件夹")

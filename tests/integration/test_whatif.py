@@ -5,6 +5,7 @@ the household list is masked unless asked otherwise."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from pipelines.resources import DoudiResource
 from pipelines.run import EXIT_OK, EXIT_REFUSED
 from pipelines.whatif.job import policy_replay_job
 from warehouse.connection import connect
+from warehouse.writes import insert_row
 
 
 def sha(path: Path) -> str:
@@ -99,17 +101,70 @@ def test_full_names_only_when_asked(province, tmp_path):
 )
 def test_a_bad_change_is_refused_and_nothing_is_written(province, tmp_path, capsys, args, message):
     before = sha(province.warehouse)
-    assert whatif(province.warehouse, tmp_path / "w", "--quarters", province.quarters[-1], *args) == EXIT_REFUSED
+    assert whatif(province.warehouse, tmp_path / "a" / "w", "--quarters", province.quarters[-1], *args) == EXIT_REFUSED
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "w").exists() and not list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())
     assert sha(province.warehouse) == before
 
 
 def test_a_quarter_not_published_is_refused(province, tmp_path, capsys):
-    assert whatif(province.warehouse, tmp_path / "w", "--quarters", "2024Q4:2025Q1") == EXIT_REFUSED
+    before = sha(province.warehouse)
+    assert whatif(province.warehouse, tmp_path / "a" / "w", "--quarters", "2024Q4:2025Q1") == EXIT_REFUSED
     err = capsys.readouterr().err
     assert "2024Q4" in err and "没有已发布的结果" in err
-    assert not list(tmp_path.iterdir())
+    assert not list(tmp_path.iterdir())  # not even the output's parent folder
+    assert sha(province.warehouse) == before
+
+
+def test_a_quarter_whose_latest_run_did_not_publish_is_refused(province, tmp_path, capsys):
+    copy = tmp_path / "copy.duckdb"
+    copy.write_bytes(province.warehouse.read_bytes())
+    with connect(copy) as con:  # a later run of the last quarter that was refused
+        insert_row(con, "audit.runs", run_id="later", quarter=province.quarters[-1], region="all", started_at=dt.datetime.now(),
+                   outcome="not_published")
+    assert whatif(copy, tmp_path / "w", "--quarters", province.quarters[-1]) == EXIT_REFUSED
+    assert "没有已发布的结果" in capsys.readouterr().err
+    assert whatif(copy, tmp_path / "w", "--quarters", province.quarters[0]) == EXIT_OK
+
+
+def test_an_output_folder_that_is_not_a_replays_is_never_replaced(province, tmp_path, capsys):
+    quarter = ("--quarters", province.quarters[-1])
+    assert whatif(province.warehouse, province.warehouse.parent, *quarter) == EXIT_REFUSED  # holds the warehouse
+    assert "包含数据仓库" in capsys.readouterr().err
+    assert province.warehouse.exists()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("x", encoding="utf-8")
+    assert whatif(province.warehouse, other, *quarter) == EXIT_REFUSED
+    assert (other / "keep.txt").exists()
+    assert whatif(province.warehouse, tmp_path / "w", *quarter) == EXIT_OK  # a replay's own folder is replaced
+    (tmp_path / "w" / "summary.csv").write_text("stale", encoding="utf-8")
+    assert whatif(province.warehouse, tmp_path / "w", *quarter) == EXIT_OK
+    assert (tmp_path / "w" / "summary.csv").read_text(encoding="utf-8-sig") != "stale"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "w"]
+
+
+def test_a_county_without_its_own_document_cites_the_one_it_follows(province):
+    """The lists' 政策依据 and the report: 晋市民〔2023〕2号 is 晋城's (1405) own; any other
+    county's warnings cite it as 参照."""
+    import openpyxl
+
+    quarter = province.quarters[-1]
+    seen = {"own": 0, "referred": 0}
+    for book in sorted((province.out / quarter / "lists").rglob("*.xlsx")):
+        county = book.parent.name
+        sheets = openpyxl.load_workbook(book, read_only=True).worksheets
+        cells = [str(c) for ws in sheets for row in ws.iter_rows(values_only=True) for c in row if c and "晋市民〔2023〕2号" in str(c)]
+        for cell in cells:
+            if county.startswith("1405"):
+                assert "参照 晋市民" not in cell, (county, cell)
+                seen["own"] += 1
+            else:
+                assert "参照 晋市民〔2023〕2号" in cell, (county, cell)
+                seen["referred"] += 1
+    assert seen["own"] and seen["referred"], seen
+    report = (province.out / quarter / "report.html").read_text(encoding="utf-8")
+    assert "八、政策依据" in report and "参照 焦民〔2024〕8号" in report
 
 
 def test_the_policy_replay_job_runs_from_dagster(province, tmp_path):

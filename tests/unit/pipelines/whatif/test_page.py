@@ -160,3 +160,12 @@ def test_deterministic_and_independent_of_input_order():
     assert summary == before  # the input is not changed
     assert render_page(copy.deepcopy(summary), _meta()) == html
     assert render_page(list(reversed(summary)), _meta()) == html
+
+
+def test_a_change_of_severity_or_amount_only_is_not_called_no_change():
+    row = {"quarter": "2025Q3", "rule_code": "N05", "rule_title": "医疗救助未落实", "county_code": "140502", "warnings_now": 3,
+           "warnings_after": 3, "gained": 0, "lost": 0, "changed": 2, "amount_now": 3000.0, "amount_after": 2400.0,
+           "amount_label": "应予住院医疗救助"}
+    page = render_page([row], {"changes": ["x：1 → 2"], "quarters": ["2025Q3"], "warehouse": "w.duckdb", "generated_at": "t",
+                               "parameters_dir": None, "households_file": "households.csv", "masked": True})
+    assert NO_CHANGE not in page and "有2条预警的等级或涉及金额有变化" in page
