@@ -5,6 +5,10 @@ the benchmark quarter on a fresh warehouse (after loading the quarters before it
 so history is there as in production); stage times come from Dagster's own step events,
 peak memory from sampling the process's resident set while the stage runs. The table
 reports medians over the repeats; the JSON keeps every repeat.
+
+After each repeat's quarters, the policy replay (`doudi whatif`) of all of them is timed on
+the same warehouse, with no change and with one change, beside the sum of those quarters'
+rules stage: the ratio (replay ÷ rules stage) is the figure docs/policy.md promises.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ class RepeatResult:
     peak_rss_bytes: int
     stages: dict[str, StageResult] = field(default_factory=dict)
     link_steps: dict[str, float] = field(default_factory=dict)  # the linker's own steps (asset metadata)
+    floors: dict[str, dict] = field(default_factory=dict)  # devtools/floors.py, measured after the quarter
     rules_seconds_all_quarters: float = 0.0  # the rules stage of every quarter run, summed
     replays: dict[str, dict] = field(default_factory=dict)  # doudi whatif over the same quarters: seconds, gained, lost
 
@@ -203,7 +208,31 @@ def run_once(inbox: Path, quarters: list[str], work: Path, memory_limit: str | N
         for name, rows in _stage_rows(con, quarter).items():
             stages[name].rows = rows
     replays = _time_replays(warehouse, quarters, work)
-    return RepeatResult(total, sampler.peak(0, time.time()), stages, link_steps, sum(rules_seconds.values()), replays)
+    floors = measure_floors(inbox, quarter, warehouse, work, memory_limit)
+    return RepeatResult(total, sampler.peak(0, time.time()), stages, link_steps, floors, sum(rules_seconds.values()), replays)
+
+
+# The floors beside the stages (devtools/floors.py): which stage each is the floor of.
+FLOOR_OF = {"duckdb_read": "ingest", "polars_read": "ingest", "exact_join": "link", "plain_splink": "link"}
+
+
+def measure_floors(inbox: Path, quarter: str, warehouse: Path, work: Path, memory_limit: str | None) -> dict[str, dict]:
+    """The floors of the timed quarter, on the same files and the same warehouse."""
+    from devtools.evaluate import load_truth
+    from devtools.floors import exact_join_floor, plain_splink_floor, raw_read_floors
+
+    _, truth_links = load_truth(inbox / "truth")
+    read = raw_read_floors(inbox / quarter, work, memory_limit)
+    exact = exact_join_floor(warehouse, quarter, truth_links)
+    splink = plain_splink_floor(warehouse, quarter, truth_links, memory_limit)
+    return {
+        "duckdb_read": {"seconds": read["duckdb_seconds"], "files": read["files"], "rows": read["rows"], "xlsx_files": read["xlsx_files"],
+                        "decoded_files": read["decoded_files"]},
+        "polars_read": {"seconds": read["polars_seconds"], "files": read["files"], "rows": read["polars_rows"]},
+        "exact_join": {"seconds": exact["seconds"], "sources": exact["sources"]},
+        "plain_splink": {"seconds": splink["seconds"], "training_seconds": splink["training_seconds"], "sources": splink["sources"],
+                         "settings": splink["settings"]},
+    }
 
 
 def link_quality(inbox: Path, work: Path, quarter: str) -> list[dict]:
@@ -254,12 +283,31 @@ def run_bench(scale: str, seed: int, cache: Path, repeats: int, quarters_spec: s
              "link_steps": r.link_steps} for r in results
         ],
         "link_quality": links,
+        "floors": _floor_summary(results),
         "policy_replay": _replay_summary(results, labels),
     }
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
+
+
+def _floor_summary(results: list[RepeatResult]) -> dict:
+    """Each floor's median seconds and the median of the per-repeat ratios stage ÷ floor
+    (both measured in the same repeat), and the whole quarter ÷ DuckDB's raw read."""
+    out = {}
+    for name, stage in FLOOR_OF.items():
+        first = results[0].floors[name]
+        out[name] = {
+            "stage": stage,
+            "seconds_median": round(statistics.median(r.floors[name]["seconds"] for r in results), 2),
+            "stage_over_floor_median": round(statistics.median(r.stages[stage].seconds / max(r.floors[name]["seconds"], 1e-9)
+                                                               for r in results), 2),
+            **{k: v for k, v in first.items() if k != "seconds"},
+        }
+    out["quarter_over_duckdb_read_median"] = round(
+        statistics.median(r.total_seconds / max(r.floors["duckdb_read"]["seconds"], 1e-9) for r in results), 2)
+    return out
 
 
 def _replay_summary(results: list[RepeatResult], quarters: list[str]) -> dict:
@@ -287,6 +335,20 @@ def print_summary(summary: dict) -> None:
     print(f"{'total':<8}{summary['total_seconds_median']:>10.2f}{'':>28}{summary['peak_rss_gb_max']:>14.2f}")
     if summary.get("link_steps_seconds_median"):
         print("link steps (s): " + ", ".join(f"{k} {v:.1f}" for k, v in summary["link_steps_seconds_median"].items()))
+    floors = summary.get("floors")
+    if floors:
+        print("\nfloors, measured in the same run on the same data (devtools/floors.py):")
+        print(f"{'floor':<15}{'seconds':>9}   stage ÷ floor")
+        for name, stage in FLOOR_OF.items():
+            f = floors[name]
+            print(f"{name:<15}{f['seconds_median']:>9.2f}   {stage} {f['stage_over_floor_median']:.2f}")
+        print(f"whole quarter ÷ duckdb_read: {floors['quarter_over_duckdb_read_median']:.2f}")
+        read = floors["duckdb_read"]
+        print(f"  (raw read: {read['files']} CSV files, {read['rows']:,} rows, {read['decoded_files']} decoded from GB18030/UTF-16 "
+              f"in Python first; {read['xlsx_files']} xlsx files not in the floor)")
+        for name in ("exact_join", "plain_splink"):
+            scores = ", ".join(f"{src} P {v['precision']:.4f} R {v['recall']:.4f}" for src, v in floors[name]["sources"].items())
+            print(f"  {name}: {scores}")
     replay = summary.get("policy_replay")
     if replay:
         print(f"\npolicy replay (doudi whatif) of {replay['quarters']} against their rules stage ({replay['rules_stage_seconds_median']:.2f} s):")

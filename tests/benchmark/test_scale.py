@@ -58,6 +58,15 @@ def test_a_quarter_at_scale(scale):
     assert (replay["no_change"]["gained"], replay["no_change"]["lost"]) == (0, 0), replay
     assert replay["asset_limit_48"]["gained"] > 0, replay  # a higher asset limit raises N01 for more households
 
+    # The floors, measured in the same run: the raw read saw the quarter's CSV rows, and the
+    # linker finds at least what the exact-ID join of the same records finds, per source.
+    floors = summary["floors"]
+    assert floors["duckdb_read"]["rows"] > 0 and floors["polars_read"]["rows"] == floors["duckdb_read"]["rows"]
+    linker_recall = {row["source"]: row["recall"] for row in summary["link_quality"]}
+    for source, exact in floors["exact_join"]["sources"].items():
+        assert linker_recall[source] >= exact["recall"], (source, linker_recall[source], exact)
+    assert all(0 <= v["precision"] <= 1 and 0 <= v["recall"] <= 1 for v in floors["plain_splink"]["sources"].values())
+
     # Memory: sampled while the quarter ran, above what the process held before, within budget.
     assert baseline_gb < summary["peak_rss_gb_max"] <= PEAK_BUDGET_GB[scale]
     assert all(0 < s["peak_rss_gb"] <= summary["peak_rss_gb_max"] for s in stages.values()), stages
