@@ -456,22 +456,32 @@ def _quarantine_exact_duplicates(con, spec: SourceSpec, quarter: Quarter, run_id
     a hash of all their values."""
     data_cols = _record_columns(spec)
     key = ", ".join(f'"{k}"' for k in spec.key)
-    values = ", ".join(f'"{c}"' for c in data_cols)
-    # The copies' rowids, made and dropped here: read three times below, so kept as a table.
+    staged_key = ", ".join(f's."{k}"' for k in spec.key)
+    staged_values = ", ".join(f's."{c}"' for c in data_cols)
+    same_key = " AND ".join(f's."{k}" IS NOT DISTINCT FROM k."{k}"' for k in spec.key)
+    # Only rows whose key occurs more than once can be copies: found by an aggregate over the
+    # key alone, so the window (and the hash of every value) runs on those few rows, not on
+    # all of a province's 30 M settlements. The copies' rowids, made and dropped here: read
+    # three times below, so kept as a table.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __dups AS
+        WITH repeated_keys AS (
+            SELECT {key} FROM {spec.staging_table} WHERE quarter = $quarter AND run_id = $run_id
+            GROUP BY ALL HAVING count(*) > 1
+        )
         SELECT * FROM (
-            SELECT rowid AS r, source_file, source_row,
+            SELECT s.rowid AS r, s.source_file, s.source_row,
                    row_number() OVER w AS copy_no,
-                   first_value(source_file) OVER w AS kept_file,
-                   first_value(source_row) OVER w AS kept_row
-            FROM {spec.staging_table}
-            WHERE quarter = ? AND run_id = ?
-            WINDOW w AS (PARTITION BY {key}, hash({values}) ORDER BY source_file, source_row)
+                   first_value(s.source_file) OVER w AS kept_file,
+                   first_value(s.source_row) OVER w AS kept_row
+            FROM {spec.staging_table} AS s
+            JOIN repeated_keys AS k ON {same_key}
+            WHERE s.quarter = $quarter AND s.run_id = $run_id
+            WINDOW w AS (PARTITION BY {staged_key}, hash({staged_values}) ORDER BY s.source_file, s.source_row)
         ) WHERE copy_no > 1
         """,
-        [str(quarter), run_id],
+        {"quarter": str(quarter), "run_id": run_id},
     )
     if con.execute("SELECT count(*) FROM __dups").fetchone()[0]:
         struct = ", ".join(f"'{c}': s.\"{c}\"" for c in data_cols)

@@ -244,3 +244,24 @@ def test_reloading_a_quarter_replaces_it(tmp_path):
     (tmp_path / "inbox" / QUARTER / "death" / "d.csv").write_bytes(deaths_csv(ROWS[:1]).encode())
     _, staged, _ = load(tmp_path, "death", {})
     assert staged.height == 1
+
+
+def test_only_identical_copies_are_duplicates_and_the_first_copy_is_kept(tmp_path):
+    """Same key and the same values: a copy (the first by file and row is kept, the others
+    point to it). Same key, another value: both kept (the key check reports them). Copies
+    across two files of one delivery count too."""
+    first = [
+        f"SW1,张三,{ID_A},2025-07-03,公安",
+        f"SW2,李四,{ID_X},2025-07-04,公安",
+        f"SW2,李四,{ID_X},2025-07-05,公安",  # the same key, another date: not a copy
+        f"SW1,张三,{ID_A},2025-07-03,公安",  # a copy of row 2
+    ]
+    second = [f"SW1,张三,{ID_A},2025-07-03,公安", f"SW3,王五,{ID_A},2025-07-03,公安"]
+    files = {"a.csv": deaths_csv(first).encode(), "b.csv": deaths_csv(second).encode()}
+    outcome, staged, quarantined = load(tmp_path, "death", files)
+    kept = list(zip(staged["source_file"].to_list(), staged["source_row"].to_list()))
+    assert kept == [("death/a.csv", 2), ("death/a.csv", 3), ("death/a.csv", 4), ("death/b.csv", 3)]
+    copies = quarantined.filter(quarantined["reason_code"] == "duplicate_record")
+    assert list(zip(copies["source_file"].to_list(), copies["source_row"].to_list())) == [("death/a.csv", 5), ("death/b.csv", 2)]
+    assert set(copies["reason"].to_list()) == {"与 death/a.csv 第2行完全相同的重复记录"}
+    assert outcome.rows_read == 6 and outcome.rows_quarantined == 2
