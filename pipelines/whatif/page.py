@@ -20,8 +20,8 @@ from sources.divisions import county_name
 
 TITLE = "政策模拟：参数调整对预警的影响"
 NO_CHANGE = "本次参数调整不改变任何预警"
-COUNTS = ("warnings_now", "warnings_after", "gained", "lost")
-COUNT_HEADERS = ["现有预警数", "调整后", "新增", "减少"]
+COUNTS = ("warnings_now", "warnings_after", "gained", "lost", "changed")
+COUNT_HEADERS = ["现有预警数", "调整后", "新增", "减少", "等级或金额变化"]
 MONEY_HEADERS = ["金额项目", "涉及金额（现有）", "涉及金额（调整后）"]
 MASKED = "名单已脱敏（身份证号部分隐藏、姓名仅保留姓氏）"
 FULL = "名单含完整身份证号和姓名，仅限授权人员查看"
@@ -115,7 +115,7 @@ def _totals_section(totals: list[dict]) -> str:
     return (
         "<h2>一、各规则合计（全部模拟季度）</h2>"
         + _table(["规则", "名称", *COUNT_HEADERS, *MONEY_HEADERS], rows, text_columns=2)
-        + "<p class='note'>新增：调整后才会出现的预警；减少：调整后不再出现的预警。"
+        + "<p class='note'>新增：调整后才会出现的预警；减少：调整后不再出现的预警；等级或金额变化：调整前后都有、但预警等级或涉及金额不同的预警。"
         "金额为按预警依据中的数据估算的合计，只作资金规模的参考；本表的金额是各模拟季度相加，"
         "每月金额或截至季度末的累计金额相加后只表示规模，某一季度的金额见下方分季度表。</p>"
     )

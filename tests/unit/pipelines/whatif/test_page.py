@@ -93,12 +93,12 @@ def test_title_changes_quarters_and_warehouse_untouched():
 
 def test_rule_totals_sum_counties_and_quarters():
     totals = _parse(render_page(_summary(), _meta())).table("规则")
-    assert totals[0] == ["规则", "名称", "现有预警数", "调整后", "新增", "减少", "金额项目", "涉及金额（现有）", "涉及金额（调整后）"]
+    assert totals[0] == ["规则", "名称", "现有预警数", "调整后", "新增", "减少", "等级或金额变化", "金额项目", "涉及金额（现有）", "涉及金额（调整后）"]
     by_code = {row[0]: row for row in totals[1:]}
     assert list(by_code) == ["D02", "N01"]
     # N01: 140502 in two quarters and 140525: 2+1+4 now, 4+2+7 after, 2+1+3 gained
-    assert by_code["N01"] == ["N01", "支出型贫困", "7", "13", "6", "0", "每月补差金额（元/月）", "1,500元", "2,750元"]
-    assert by_code["D02"] == ["D02", "财产超标", "5", "3", "0", "2", "", "", ""]
+    assert by_code["N01"] == ["N01", "支出型贫困", "7", "13", "6", "0", "0", "每月补差金额（元/月）", "1,500元", "2,750元"]
+    assert by_code["D02"] == ["D02", "财产超标", "5", "3", "0", "2", "0", "", "", ""]
 
 
 def test_detail_rows_sorted_named_and_filtered():
@@ -109,7 +109,7 @@ def test_detail_rows_sorted_named_and_filtered():
         ["2025Q3", "N01", "支出型贫困", "晋城市城区", "140502"],
         ["2025Q3", "N01", "支出型贫困", "泽州县", "140525"],
     ]
-    assert detail[1][5:] == ["2", "4", "2", "0", "每月补差金额（元/月）", "300元", "600元"]
+    assert detail[1][5:] == ["2", "4", "2", "0", "0", "每月补差金额（元/月）", "300元", "600元"]
 
 
 def test_unknown_and_missing_county_fall_back():
