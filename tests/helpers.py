@@ -6,6 +6,7 @@ import datetime as dt
 import importlib.util
 import shutil
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -81,3 +82,48 @@ def insert_staging(con: duckdb.DuckDBPyConnection, source_name: str, rows: list[
 
 def date(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
+
+
+class HtmlTables(HTMLParser):
+    """An HTML page read back for assertions (the report, the whatif page): every table as
+    rows of cell texts, the text of every <li> of a <ul class="checks">, and of every SVG <text>."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.items, self.svg_text = [], [], []
+        self._cell = self._li = self._text = None
+        self._list = ""
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "ul":
+            self._list = dict(attrs).get("class") or ""
+        elif tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "li" and self._list == "checks":
+            self._li = []
+        elif tag == "text":
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "li" and self._li is not None:
+            self.items.append("".join(self._li))
+            self._li = None
+        elif tag == "text":
+            self.svg_text.append("".join(self._text))
+            self._text = None
+
+    def handle_data(self, data):
+        for part in (self._cell, self._li, self._text):
+            if part is not None:
+                part.append(data)
+
+    def table(self, first_header: str, containing: str | None = None) -> list[list[str]]:
+        """The first table whose header row starts with `first_header` (and has `containing`)."""
+        return next(t for t in self.tables if t and t[0][0] == first_header and (containing is None or containing in t[0]))

@@ -9,13 +9,13 @@ import datetime as dt
 import json
 import re
 from decimal import Decimal
-from html.parser import HTMLParser
 
 import duckdb
 import pytest
 
 from pipelines.exports.report import build_report
 from pipelines.quarters import Quarter
+from tests.helpers import HtmlTables
 from warehouse.connection import apply_schema
 
 QUARTER = "2025Q3"
@@ -25,50 +25,6 @@ OPEN_D01 = [("140502", "1234.50"), ("140502", "800.25"), ("140302", "0.00"), ("9
 # county, monthly gap per person, persons, monthly standard (the last one: full relief, gap above the standard)
 OPEN_N01 = [("140502", "120.40", 3, "650.00"), ("140302", "55.55", 2, "620.00"), ("140302", "900.10", 2, "620.00")]
 OPEN_N05 = [("140525", "700.00"), ("140525", "1400.35"), ("140502", "90.10")]
-
-
-class _Tables(HTMLParser):
-    """Every table as rows of cell texts, the text of every <li> of a <ul class="checks">,
-    and of every SVG <text>."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables, self.items, self.svg_text = [], [], []
-        self._cell = self._li = self._text = None
-        self._list = ""
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "ul":
-            self._list = dict(attrs).get("class") or ""
-        elif tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "li" and self._list == "checks":
-            self._li = []
-        elif tag == "text":
-            self._text = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "li" and self._li is not None:
-            self.items.append("".join(self._li))
-            self._li = None
-        elif tag == "text":
-            self.svg_text.append("".join(self._text))
-            self._text = None
-
-    def handle_data(self, data):
-        for part in (self._cell, self._li, self._text):
-            if part is not None:
-                part.append(data)
-
-    def table(self, first_header: str, containing: str) -> list[list[str]]:
-        return next(t for t in self.tables if t and t[0][0] == first_header and containing in t[0])
 
 
 def _warning(con, quarter, n, rule, kind, county, evidence, status="new", due=None, severity="orange"):
@@ -160,8 +116,8 @@ def report(warehouse) -> str:
 
 
 @pytest.fixture(scope="module")
-def parsed(report) -> _Tables:
-    parser = _Tables()
+def parsed(report) -> HtmlTables:
+    parser = HtmlTables()
     parser.feed(report)
     return parser
 

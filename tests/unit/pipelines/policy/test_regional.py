@@ -3,6 +3,7 @@ region is cited as 参照, a deployment's folder adds its own values without edi
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,16 @@ window:
   values:
     2024-01-01: {value: 12, reference: 晋市民〔2023〕2号 二（一）1（1）}
 """
+
+
+def yuncheng_folder(folder: Path, parameter: str, value: int) -> Path:
+    """A deployment's own folder: a Yuncheng (1408) document and its value of `parameter`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "documents.yaml").write_text('运民发〔2025〕9号:\n  region: "1408"\n  title: 运城的新文件\n', encoding="utf-8")
+    (folder / "yuncheng.yaml").write_text(
+        f'{parameter}:\n  regions:\n    "1408":\n      2025-01-01: {{value: {value}, reference: 运民发〔2025〕9号 二}}\n', encoding="utf-8"
+    )
+    return folder
 
 
 @pytest.fixture
@@ -67,11 +78,7 @@ def test_citing_twice_does_not_double_the_mark():
 
 
 def test_a_deployment_folder_adds_regions_without_editing_the_built_in_files(folder, tmp_path_factory):
-    own = tmp_path_factory.mktemp("own")
-    (own / "documents.yaml").write_text('运民发〔2025〕9号:\n  region: "1408"\n  title: 运城的新文件\n', encoding="utf-8")
-    (own / "yuncheng.yaml").write_text(
-        'limit:\n  regions:\n    "1408":\n      2025-01-01: {value: 48, reference: 运民发〔2025〕9号 二}\n', encoding="utf-8"
-    )
+    own = yuncheng_folder(tmp_path_factory.mktemp("own"), "limit", 48)
     params = Parameters.load(folder, own)
     assert params.at(DAY, "140802")["limit"] == 48
     assert params.at(DAY, "140802").reference("limit") == "运民发〔2025〕9号 二"
@@ -129,12 +136,7 @@ def test_counties_under_one_value_share_one_run_and_cite_their_own_documents(fol
 
 
 def test_a_regional_value_splits_the_run_and_names_its_document(folder, tmp_path_factory):
-    own = tmp_path_factory.mktemp("own")
-    (own / "documents.yaml").write_text('运民发〔2025〕9号:\n  region: "1408"\n  title: 运城的新文件\n', encoding="utf-8")
-    (own / "y.yaml").write_text(
-        'financial_asset_limit_months:\n  regions:\n    "1408":\n      2025-01-01: {value: 48, reference: 运民发〔2025〕9号 二}\n',
-        encoding="utf-8",
-    )
+    own = yuncheng_folder(tmp_path_factory.mktemp("own"), "financial_asset_limit_months", 48)
     params = Parameters.load(PARAMETER_DIR, own)
     regional = RegionalParameters.of(params, DAY, ["140502", "140802", "140821"])
     bindings = regional.bindings(rule("N01").parameters)
@@ -150,12 +152,7 @@ def test_a_regional_value_splits_the_run_and_names_its_document(folder, tmp_path
 def test_the_rules_page_shows_each_value_with_its_region(folder, tmp_path_factory):
     from pipelines.reference import rules_page
 
-    own = tmp_path_factory.mktemp("own")
-    (own / "documents.yaml").write_text('运民发〔2025〕9号:\n  region: "1408"\n  title: 运城的新文件\n', encoding="utf-8")
-    (own / "y.yaml").write_text(
-        'financial_asset_limit_months:\n  regions:\n    "1408":\n      2025-01-01: {value: 48, reference: 运民发〔2025〕9号 二}\n',
-        encoding="utf-8",
-    )
+    own = yuncheng_folder(tmp_path_factory.mktemp("own"), "financial_asset_limit_months", 48)
     page = rules_page(Parameters.load(PARAMETER_DIR, own))
     section = page.split("### financial_asset_limit_months", 1)[1].split("\n### ", 1)[0]
     assert "| 1408 运城市 | 2025-01-01 | 48 | 运民发〔2025〕9号 二 | 运民发〔2025〕9号: 1408 运城市 |" in section
@@ -170,13 +167,7 @@ def test_a_regional_value_changes_the_warnings_of_that_region_only(tmp_path, mon
     from tests.rules.runner import run_case
     from warehouse.connection import connect
 
-    own = tmp_path / "own"
-    own.mkdir()
-    (own / "documents.yaml").write_text('运民发〔2025〕9号:\n  region: "1408"\n  title: 运城的新文件\n', encoding="utf-8")
-    (own / "y.yaml").write_text(
-        'financial_asset_limit_months:\n  regions:\n    "1408":\n      2025-01-01: {value: 24, reference: 运民发〔2025〕9号 二}\n',
-        encoding="utf-8",
-    )
+    own = yuncheng_folder(tmp_path / "own", "financial_asset_limit_months", 24)
     monkeypatch.setenv("DOUDI_PARAMETERS_DIR", str(own))
     standard = {"urban_rural": "城市", "monthly_standard_yuan": 800, "effective_date": dt.date(2025, 1, 1), "disposable_income_yuan": 45000}
     household = {"category": "低保边缘", "household_size": 2, "annual_income_yuan": 24000}

@@ -4,9 +4,9 @@ no warehouse."""
 from __future__ import annotations
 
 import copy
-from html.parser import HTMLParser
 
 from pipelines.whatif.page import FULL, MASKED, NO_CHANGE, TITLE, render_page
+from tests.helpers import HtmlTables
 
 CHANGE = "expenditure_poverty.financial_asset_limit_months：36 → 48（自 2025-07-01）"
 N01 = {"rule_code": "N01", "rule_title": "支出型贫困", "amount_label": "每月补差金额（元/月）"}
@@ -41,43 +41,8 @@ def _meta(**changes) -> dict:
     return {**meta, **changes}
 
 
-class _Tables(HTMLParser):
-    """Every table as rows of cell texts, the text of every SVG <text>."""
-
-    def __init__(self):
-        super().__init__()
-        self.tables, self.svg_text = [], []
-        self._cell = self._text = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "table":
-            self.tables.append([])
-        elif tag == "tr":
-            self.tables[-1].append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-        elif tag == "text":
-            self._text = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self.tables[-1][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "text":
-            self.svg_text.append("".join(self._text))
-            self._text = None
-
-    def handle_data(self, data):
-        for part in (self._cell, self._text):
-            if part is not None:
-                part.append(data)
-
-    def table(self, first_header: str) -> list[list[str]]:
-        return next(t for t in self.tables if t and t[0][0] == first_header)
-
-
-def _parse(html: str) -> _Tables:
-    parser = _Tables()
+def _parse(html: str) -> HtmlTables:
+    parser = HtmlTables()
     parser.feed(html)
     return parser
 
