@@ -129,10 +129,15 @@ class FileReading:
         first = self._first_rowid
         seen = 0
         for start in range(first, last + 1, size) if total else ():
+            # No ORDER BY: DuckDB returns a scan in insertion order (preserve_insertion_order,
+            # on by default), and sorting each batch again cost as much as reading it. The
+            # order is checked (one pass) and restored if a setting ever changed it.
             frame = con.execute(
-                f"SELECT rowid - ? AS __ord, {select} FROM {self._duck_table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid",
+                f"SELECT rowid - ? AS __ord, {select} FROM {self._duck_table} WHERE rowid >= ? AND rowid < ?",
                 [first, start, start + size],
             ).pl()
+            if not frame["__ord"].is_sorted():
+                frame = frame.sort("__ord")
             seen += frame.height
             positions = self.row_line(frame["__ord"].to_numpy())
             yield frame.drop("__ord").with_columns(pl.Series("source_row", positions, dtype=pl.Int32))

@@ -12,7 +12,7 @@ import pytest
 
 from pipelines.ingest.load import load_source
 from pipelines.quarters import Quarter
-from sources.readers import InputRefused, detect_encoding
+from sources.readers import InputRefused, detect_encoding, read_file
 from sources.registry import source
 from warehouse.connection import connect
 
@@ -265,3 +265,18 @@ def test_only_identical_copies_are_duplicates_and_the_first_copy_is_kept(tmp_pat
     assert list(zip(copies["source_file"].to_list(), copies["source_row"].to_list())) == [("death/a.csv", 5), ("death/b.csv", 2)]
     assert set(copies["reason"].to_list()) == {"与 death/a.csv 第2行完全相同的重复记录"}
     assert outcome.rows_read == 6 and outcome.rows_quarantined == 2
+
+
+def test_batches_come_in_file_order_even_when_duckdb_may_reorder(tmp_path):
+    """The rows of a file reach staging in the order of its lines, with each row's line
+    number, also when DuckDB is allowed to return a scan out of order."""
+    rows = [f"SW{i:05d},张三,{ID_A},2025-07-03,公安" for i in range(3000)]
+    quarter_dir = _write(tmp_path, "death", {"d.csv": deaths_csv(rows).encode()})
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute("SET preserve_insertion_order = false")
+        spec = source("death")
+        readings = read_file(quarter_dir / "death" / "d.csv", "death/d.csv", spec, con, "__raw_order", tmp_path)
+        frames = [frame for reading in readings for frame in reading.batches(con, size=700)]
+    ids = [r for frame in frames for r in frame["record_id"].to_list()]
+    lines = [n for frame in frames for n in frame["source_row"].to_list()]
+    assert ids == [f"SW{i:05d}" for i in range(3000)] and lines == list(range(2, 3002))
