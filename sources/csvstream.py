@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -115,22 +117,21 @@ class RecordCounter:
         self.record_open = self.in_quotes
 
     def _ends_in_quotes(self, text: bytes, in_quotes: bool) -> bool:
-        quote, delimiter = 34, self.delimiter[0]
-        at_field_start = not in_quotes
-        i, n = 0, len(text)
-        while i < n:
-            c = text[i]
-            if in_quotes:
-                if c == quote:
-                    if i + 1 < n and text[i + 1] == quote:
-                        i += 2
-                        continue
-                    in_quotes = False
-            elif c == quote and at_field_start:
-                in_quotes = True
-            at_field_start = not in_quotes and c == delimiter
-            i += 1
-        return in_quotes
+        """Whether the line ends inside a quoted field. One regular-expression match (the
+        scan used to be a Python loop over every byte of every quoted line, a fifth of a
+        large file's load): fields separated by the delimiter, each unquoted, quoted and
+        closed (anything up to the next delimiter may follow the closing quote), or, the
+        last one only, quoted and still open. A line that starts inside a quoted field is
+        scanned as if its opening quote stood before it."""
+        match = self._line_pattern.match(b'"' + text if in_quotes else text)
+        return match is not None and match.group("open") is not None
+
+    @functools.cached_property
+    def _line_pattern(self) -> re.Pattern[bytes]:
+        d = re.escape(self.delimiter)
+        inside = rb'(?:[^"]|"")*+'  # a quoted field's content: "" is a quote, possessive as the scan is greedy
+        field = rb'(?:"' + inside + rb'"[^' + d + rb']*+|[^"' + d + rb'][^' + d + rb']*+|)'
+        return re.compile(rb"(?:" + field + d + rb")*+(?:(?P<open>\"" + inside + rb")\Z|" + field + rb"\Z)", re.S)
 
     def finish(self) -> None:
         if self._partial:  # a last line without a line feed

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -80,3 +82,33 @@ def test_the_pipe_is_drained_when_nobody_reads_it(tmp_path):
     assert not path.exists()
     assert counter.records == 100_000
     assert not [t for t in threading.enumerate() if t.name == "doudi-pipe-t"]
+
+
+def _ends_in_quotes_by_scan(text: bytes, in_quotes: bool, delimiter: bytes) -> bool:
+    """The definition, byte by byte (what RecordCounter computed before it used a pattern):
+    a quote opens a field only at its start; inside one, "" is a quote and " closes it."""
+    at_field_start, i = not in_quotes, 0
+    while i < len(text):
+        c = text[i]
+        if in_quotes and c == 34 and i + 1 < len(text) and text[i + 1] == 34:
+            i += 2
+            continue
+        if in_quotes and c == 34:
+            in_quotes = False
+        elif not in_quotes and c == 34 and at_field_start:
+            in_quotes = True
+        at_field_start = not in_quotes and c == delimiter[0]
+        i += 1
+    return in_quotes
+
+
+@pytest.mark.parametrize("delimiter", [",", "\t", "|", ";"])
+def test_the_quote_state_of_a_line_is_the_scans_for_every_short_line(delimiter):
+
+    counter = RecordCounter(delimiter, 0)
+    alphabet = [b'"', delimiter.encode(), b"a", "张".encode()]
+    for length in range(8):
+        for parts in itertools.product(alphabet, repeat=length):
+            text = b"".join(parts)
+            for in_quotes in (False, True):
+                assert counter._ends_in_quotes(text, in_quotes) == _ends_in_quotes_by_scan(text, in_quotes, delimiter.encode()), (text, in_quotes)
