@@ -29,8 +29,13 @@ from pipelines.quarters import Quarter, quarter_range
 from warehouse.connection import connect
 from warehouse.models import materialize
 
+# The join the bureaus use today: equal ID text (spaces, full width and case aside).
+EXACT_ID_JOIN_SQL = """SELECT DISTINCT ? AS quarter, r.source, r.record_key, m.member_id
+   FROM int_extract_identities AS r JOIN int_roster AS m ON r.id_number_raw = m.id_number_raw"""
 
-def _scores(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
+
+def source_scores(found: pl.DataFrame, truth: pl.DataFrame) -> dict[str, dict]:
+    """Precision, recall and F1 per source of `found` links against the truth's."""
     out = {}
     for source in sorted(truth["source"].unique().to_list()):
         f = found.filter(pl.col("source") == source).select(LINK_KEY).unique()
@@ -66,11 +71,7 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
             materialize(con, "intermediate/int_roster", params)
             materialize_extract_identities(con, params)
             started = time.time()
-            exact = con.execute(
-                """SELECT DISTINCT ? AS quarter, r.source, r.record_key, m.member_id
-                   FROM int_extract_identities AS r JOIN int_roster AS m ON r.id_number_raw = m.id_number_raw""",
-                [quarter],
-            ).pl()
+            exact = con.execute(EXACT_ID_JOIN_SQL, [quarter]).pl()
             exact_seconds = time.time() - started
             started = time.time()
             materialize(con, "intermediate/link_record_identities", params)
@@ -90,10 +91,10 @@ def compare(inbox: Path, quarter: str, memory_limit: str | None = None) -> dict:
     strong = found.filter(pl.col("match_probability") >= thresholds.INELIGIBILITY)
     return {
         "quarter": quarter,
-        "exact": {"seconds": exact_seconds, "sources": _scores(exact, truth)},
-        "deterministic": {"seconds": deterministic_seconds, "sources": _scores(deterministic, truth)},
-        "linker": {"seconds": linker_seconds, "sources": _scores(found, truth)},
-        "linker_ineligibility_links": _scores(strong, truth),
+        "exact": {"seconds": exact_seconds, "sources": source_scores(exact, truth)},
+        "deterministic": {"seconds": deterministic_seconds, "sources": source_scores(deterministic, truth)},
+        "linker": {"seconds": linker_seconds, "sources": source_scores(found, truth)},
+        "linker_ineligibility_links": source_scores(strong, truth),
         "splink_candidate_records": report.candidates,
         "splink_pairs_compared": report.record_pairs.pairs_compared if report.record_pairs else 0,
         "splink_pairs_by_rule": report.record_pairs.pairs_by_rule if report.record_pairs else {},

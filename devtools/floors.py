@@ -34,7 +34,7 @@ import polars as pl
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 
-from devtools.compare_linkage import _scores
+from devtools.compare_linkage import EXACT_ID_JOIN_SQL, source_scores
 from sources.readers import CSV_SUFFIXES, is_data_file
 
 # ---- raw read ---------------------------------------------------------------------------
@@ -230,10 +230,6 @@ def raw_read_floors(quarter_dir: Path, work: Path, memory_limit: str | None = No
 
 # ---- linkage ----------------------------------------------------------------------------
 
-EXACT_JOIN_SQL = """SELECT DISTINCT ? AS quarter, r.source, r.record_key, m.member_id
-   FROM int_extract_identities AS r JOIN int_roster AS m ON r.id_number_raw = m.id_number_raw"""
-
-
 def _quarter_truth(truth_links: pl.DataFrame, quarter: str) -> pl.DataFrame:
     return truth_links.filter(pl.col("quarter") == quarter)
 
@@ -260,9 +256,9 @@ def exact_join_floor(warehouse: Path, quarter: str, truth_links: pl.DataFrame) -
     with connect(warehouse, read_only=True) as con:
         _linkage_inputs(con, quarter)
         started = time.perf_counter()
-        found = con.execute(EXACT_JOIN_SQL, [quarter]).pl()
+        found = con.execute(EXACT_ID_JOIN_SQL, [quarter]).pl()
         seconds = time.perf_counter() - started
-    return {"seconds": seconds, "sources": _scores(found, _quarter_truth(truth_links, quarter))}
+    return {"seconds": seconds, "sources": source_scores(found, _quarter_truth(truth_links, quarter))}
 
 
 # A plain Splink model as its documentation teaches it, with no doudi pass before it:
@@ -382,5 +378,5 @@ def plain_splink_floor(warehouse: Path, quarter: str, truth_links: pl.DataFrame,
     return {
         "seconds": training + predict, "training_seconds": training, "predict_seconds": predict,
         "records": records.height, "members": members.height, "links": found.height,
-        "sources": _scores(found, _quarter_truth(truth_links, quarter)), "settings": PLAIN_DESCRIPTION,
+        "sources": source_scores(found, _quarter_truth(truth_links, quarter)), "settings": PLAIN_DESCRIPTION,
     }

@@ -161,12 +161,12 @@ class ParameterSet:
         self._values = values
 
     def __getitem__(self, name: str) -> Any:
-        return self._values[name].value
+        return self.entry(name).value
 
     def reference(self, name: str) -> str:
         """The value's reference as cited for this set's county (`参照 …` for a document
         of another region)."""
-        return self.documents.cite(self._values[name].reference, self.county)
+        return self.documents.cite(self.entry(name).reference, self.county)
 
     def entry(self, name: str) -> ParameterValue:
         return self._values[name]
@@ -316,12 +316,6 @@ class _CheckedSet(ParameterSet):
                 raise ParameterError(f"parameter {name} has no value in force on {self.day}")
             raise ParameterError(f"unknown parameter {name}")
         return self._values[name]
-
-    def __getitem__(self, name: str) -> Any:
-        return self.entry(name).value
-
-    def reference(self, name: str) -> str:
-        return self.documents.cite(self.entry(name).reference, self.county)
 
 
 def deployment_folders() -> tuple[Path, ...]:
